@@ -1,0 +1,117 @@
+from django.contrib import admin
+
+from labelling.models import (
+    Client,
+    ClientLabelName,
+    Image,
+    ImageLabel,
+    Label,
+    Membership,
+    Prediction,
+    Review,
+    Sector,
+    Taxonomy,
+    UploadBatch,
+    WorkerHeartbeat,
+)
+
+
+class TaxonomyInline(admin.TabularInline):
+    model = Taxonomy
+    extra = 0
+
+
+@admin.register(Sector)
+class SectorAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "created_at"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [TaxonomyInline]
+
+
+class LabelInline(admin.TabularInline):
+    model = Label
+    extra = 0
+    fk_name = "taxonomy"
+    fields = ["key", "name", "parent", "is_active"]
+
+
+@admin.register(Taxonomy)
+class TaxonomyAdmin(admin.ModelAdmin):
+    list_display = ["name", "sector", "kind", "version", "updated_at"]
+    list_filter = ["sector", "kind"]
+    readonly_fields = ["version"]
+    inlines = [LabelInline]
+
+
+@admin.register(Label)
+class LabelAdmin(admin.ModelAdmin):
+    list_display = ["key", "name", "taxonomy", "parent", "is_active"]
+    list_filter = ["taxonomy", "is_active"]
+    search_fields = ["key", "name"]
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+class ClientLabelNameInline(admin.TabularInline):
+    model = ClientLabelName
+    extra = 0
+
+
+@admin.register(Client)
+class ClientAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "sector", "created_at"]
+    list_filter = ["sector"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline, ClientLabelNameInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "client", "role"]
+    list_filter = ["role", "client"]
+
+
+@admin.register(ClientLabelName)
+class ClientLabelNameAdmin(admin.ModelAdmin):
+    list_display = ["client", "label", "name"]
+    list_filter = ["client"]
+
+
+@admin.register(UploadBatch)
+class UploadBatchAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "client", "created_by", "created_at"]
+    list_filter = ["client"]
+
+
+class ImageLabelInline(admin.TabularInline):
+    model = ImageLabel
+    extra = 0
+
+
+@admin.register(Image)
+class ImageAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "client", "status", "width", "height", "created_at"]
+    list_filter = ["status", "client"]
+    search_fields = ["original_name", "sha256"]
+    readonly_fields = ["sha256", "width", "height", "size_bytes", "format", "status_changed_at"]
+    inlines = [ImageLabelInline]
+
+
+@admin.register(Prediction)
+class PredictionAdmin(admin.ModelAdmin):
+    list_display = ["image", "model_version", "top_label", "top_probability", "created_at"]
+
+
+@admin.register(Review)
+class ReviewAdmin(admin.ModelAdmin):
+    list_display = ["image", "reviewer", "decision", "created_at", "undone_at"]
+    list_filter = ["decision"]
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(admin.ModelAdmin):
+    list_display = ["hostname", "seen_at"]

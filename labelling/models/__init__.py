@@ -1,0 +1,26 @@
+from labelling.models.clients import Client, ClientLabelName, Membership, Role
+from labelling.models.images import Image, ImageLabel, ImageStatus, InvalidTransition, UploadBatch
+from labelling.models.predictions import Prediction
+from labelling.models.reviews import Review, ReviewDecision
+from labelling.models.sectors import Label, Sector, Taxonomy, TaxonomyKind
+from labelling.models.health import WorkerHeartbeat
+
+__all__ = [
+    "Client",
+    "ClientLabelName",
+    "Image",
+    "ImageLabel",
+    "ImageStatus",
+    "InvalidTransition",
+    "Label",
+    "Membership",
+    "Prediction",
+    "Review",
+    "ReviewDecision",
+    "Role",
+    "Sector",
+    "Taxonomy",
+    "TaxonomyKind",
+    "UploadBatch",
+    "WorkerHeartbeat",
+]

@@ -1,0 +1,39 @@
+"""Resolve the client once per request; every query starts from it.
+
+Another client's object is a 404, never a 403: a 403 would confirm that it exists.
+"""
+
+from django.http import Http404
+
+from labelling.models import Client, Membership, Role
+
+SESSION_KEY = "current_client_id"
+
+
+def client_for_user_or_404(user, slug: str) -> tuple[Client, Membership]:
+    membership = (
+        Membership.objects.select_related("client", "client__sector")
+        .filter(user=user, client__slug=slug)
+        .first()
+        if user.is_authenticated
+        else None
+    )
+    if membership is None:
+        raise Http404("No such client.")
+    return membership.client, membership
+
+
+def memberships_of(user) -> list[Membership]:
+    if not user.is_authenticated:
+        return []
+    return list(Membership.objects.filter(user=user).select_related("client", "client__sector"))
+
+
+def has_role(membership: Membership | None, *roles: str) -> bool:
+    return membership is not None and membership.role in roles
+
+
+# Who may do what, in one place so pages and the API agree.
+CAN_UPLOAD = (Role.ADMIN, Role.LIBRARIAN)
+CAN_REVIEW = (Role.ADMIN, Role.REVIEWER)
+CAN_MANAGE_CLIENT = (Role.ADMIN,)

@@ -1,0 +1,75 @@
+"""Shared fixtures: a temporary media root for every test, and the three personas every
+endpoint is tested with: the owner (an admin of client A), a member of client A with a
+narrower role, and an outsider (an admin of client B in the same sector)."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from labelling.models import Role
+from tests import factories
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    media = tmp_path / "media"
+    settings.MEDIA_ROOT = media
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": media},
+        },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.MODEL_CACHE_DIR = tmp_path / "model-cache"
+    return media
+
+
+@pytest.fixture
+def world(db):
+    """One sector with a three-label taxonomy, two clients in it, and their people."""
+    sector = factories.SectorFactory(name="Universities", slug="universities")
+    taxonomy = factories.TaxonomyFactory(sector=sector, name="Campus life")
+    smiling = factories.LabelFactory(taxonomy=taxonomy, key="smiling", name="Smiling")
+    not_smiling = factories.LabelFactory(taxonomy=taxonomy, key="not_smiling", name="Not smiling")
+    building = factories.LabelFactory(taxonomy=taxonomy, key="building", name="Building")
+    client_a = factories.ClientFactory(name="Alpha University", slug="alpha", sector=sector)
+    client_b = factories.ClientFactory(name="Beta College", slug="beta", sector=sector)
+    people = {}
+    for username, client, role in [
+        ("alice", client_a, Role.ADMIN),
+        ("bob", client_a, Role.LIBRARIAN),
+        ("rita", client_a, Role.REVIEWER),
+        ("charlie", client_b, Role.ADMIN),
+    ]:
+        user = factories.UserFactory(username=username)
+        factories.MembershipFactory(user=user, client=client, role=role)
+        people[username] = user
+    return SimpleNamespace(
+        sector=sector,
+        taxonomy=taxonomy,
+        labels=SimpleNamespace(smiling=smiling, not_smiling=not_smiling, building=building),
+        client_a=client_a,
+        client_b=client_b,
+        owner=people["alice"],
+        librarian=people["bob"],
+        reviewer=people["rita"],
+        outsider=people["charlie"],
+    )
+
+
+@pytest.fixture
+def api_client_for():
+    """api_client_for(user) → a DRF APIClient authenticated as that user by token."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    def make(user):
+        client = APIClient()
+        if user is not None:
+            token, _ = Token.objects.get_or_create(user=user)
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return make

@@ -1,0 +1,115 @@
+"""Factories for the tests: small valid objects with the least typing."""
+
+import hashlib
+import io
+
+import factory
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from PIL import Image as PILImage
+
+from labelling.models import (
+    Client,
+    ClientLabelName,
+    Image,
+    Label,
+    Membership,
+    Role,
+    Sector,
+    Taxonomy,
+    UploadBatch,
+)
+
+
+def make_image_bytes(
+    size: tuple[int, int] = (96, 80), color=(200, 40, 40), fmt: str = "JPEG", **save_args
+) -> bytes:
+    """An image built in memory; tests never read image files from disk."""
+    buffer = io.BytesIO()
+    PILImage.new("RGB", size, color).save(buffer, format=fmt, **save_args)
+    return buffer.getvalue()
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ["username"]
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.django.Password("correct horse battery")
+
+
+class SectorFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Sector
+
+    name = factory.Sequence(lambda n: f"Sector {n}")
+    slug = factory.Sequence(lambda n: f"sector-{n}")
+
+
+class TaxonomyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Taxonomy
+
+    sector = factory.SubFactory(SectorFactory)
+    name = factory.Sequence(lambda n: f"Taxonomy {n}")
+
+
+class LabelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Label
+
+    taxonomy = factory.SubFactory(TaxonomyFactory)
+    key = factory.Sequence(lambda n: f"label-{n}")
+    name = factory.LazyAttribute(lambda o: o.key.replace("-", " ").title())
+
+
+class ClientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Client
+
+    name = factory.Sequence(lambda n: f"Client {n}")
+    slug = factory.Sequence(lambda n: f"client-{n}")
+    sector = factory.SubFactory(SectorFactory)
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    client = factory.SubFactory(ClientFactory)
+    role = Role.LIBRARIAN
+
+
+class ClientLabelNameFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ClientLabelName
+
+    client = factory.SubFactory(ClientFactory)
+    label = factory.SubFactory(LabelFactory)
+    name = factory.Sequence(lambda n: f"Our name {n}")
+
+
+class UploadBatchFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UploadBatch
+
+    client = factory.SubFactory(ClientFactory)
+    name = factory.Sequence(lambda n: f"Batch {n}")
+
+
+class ImageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Image
+
+    client = factory.SubFactory(ClientFactory)
+    original_name = factory.Sequence(lambda n: f"photo-{n}.jpg")
+    file = factory.LazyAttribute(
+        lambda o: ContentFile(make_image_bytes(), name=f"images/{o.original_name}")
+    )
+    sha256 = factory.Sequence(lambda n: hashlib.sha256(f"image-{n}".encode()).hexdigest())
+    width = 96
+    height = 80
+    size_bytes = 1000
+    format = "JPEG"

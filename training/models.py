@@ -1,0 +1,144 @@
+"""Rows that point at the machine learning: model versions, training runs, embeddings.
+
+The learning itself lives in the pure modules beside this one; these rows record what was
+trained, which version is active, and what each image's embedding is.
+"""
+
+from django.conf import settings
+from django.db import models
+
+
+class ModelMode(models.TextChoices):
+    HEAD = "head", "Head on stored embeddings"
+    FINETUNE = "finetune", "Fine-tuned backbone"
+
+
+class ModelVersion(models.Model):
+    """An immutable trained model of one taxonomy. The artifact file holds weights and
+    config; this row points at it and keeps what pages need without opening it."""
+
+    taxonomy = models.ForeignKey(
+        "labelling.Taxonomy", on_delete=models.PROTECT, related_name="model_versions"
+    )
+    number = models.PositiveIntegerField()
+    backbone = models.CharField(max_length=40)
+    mode = models.CharField(max_length=10, choices=ModelMode.choices)
+    input_size = models.PositiveIntegerField()
+    taxonomy_version = models.PositiveIntegerField()
+    artifact = models.CharField(max_length=255)  # storage name of the artifact file
+    artifact_sha256 = models.CharField(max_length=64)
+    # class index → label id, in the order of the model's outputs
+    class_labels = models.JSONField(default=list)
+    metrics = models.JSONField(default=dict, blank=True)
+    n_train = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["taxonomy_id", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["taxonomy", "number"], name="model_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.taxonomy.name} v{self.number} ({self.backbone}, {self.mode})"
+
+
+class ActiveModel(models.Model):
+    """The pointer: which version serves a taxonomy now. Activation and rollback move it;
+    versions themselves never change."""
+
+    taxonomy = models.OneToOneField(
+        "labelling.Taxonomy", on_delete=models.CASCADE, related_name="active_model"
+    )
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class ModelActivation(models.Model):
+    """Every move of the pointer, so a rollback knows where to go back to."""
+
+    taxonomy = models.ForeignKey("labelling.Taxonomy", on_delete=models.CASCADE, related_name="+")
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="activations"
+    )
+    previous = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    forced = models.BooleanField(default=False)
+    is_rollback = models.BooleanField(default=False)
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class TrainingRun(models.Model):
+    taxonomy = models.ForeignKey(
+        "labelling.Taxonomy", on_delete=models.CASCADE, related_name="training_runs"
+    )
+    mode = models.CharField(max_length=10, choices=ModelMode.choices, default=ModelMode.HEAD)
+    backbone = models.CharField(max_length=40)
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    epoch = models.PositiveIntegerField(default=0)
+    max_epochs = models.PositiveIntegerField(default=0)
+    # per-epoch history: [{"epoch": 1, "loss": ..., "val_loss": ..., "lr": ...}, ...]
+    history = models.JSONField(default=list, blank=True)
+    message = models.TextField(blank=True)
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Single flight: at most one queued or running run per taxonomy, enforced by the
+            # database so two simultaneous requests cannot both start one.
+            models.UniqueConstraint(
+                fields=["taxonomy"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="training_run_single_flight",
+            ),
+        ]
+
+    @property
+    def progress(self) -> float:
+        return min(1.0, self.epoch / self.max_epochs) if self.max_epochs else 0.0
+
+
+class ImageEmbedding(models.Model):
+    """The frozen backbone's pooled embedding of an image, computed once and reused by
+    training, prediction, similarity and the label-noise audit."""
+
+    image = models.ForeignKey("labelling.Image", on_delete=models.CASCADE, related_name="embeddings")
+    backbone = models.CharField(max_length=40)
+    dim = models.PositiveIntegerField()
+    vector = models.BinaryField()  # float32, little-endian
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["image", "backbone"], name="embedding_unique"),
+        ]
