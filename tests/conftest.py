@@ -73,3 +73,17 @@ def api_client_for():
         return client
 
     return make
+
+
+def pytest_collection_modifyitems(items):
+    """Tests of the pure ML modules (under tests/training, using no database) are marked
+    "ml": they touch neither database nor broker, so CI runs them once, not per set-up."""
+    for item in items:
+        path = str(item.path)
+        uses_db = item.get_closest_marker("django_db") or {
+            "db",
+            "transactional_db",
+            "live_server",
+        } & set(getattr(item, "fixturenames", ()))
+        if "/tests/training/" in path and not uses_db:
+            item.add_marker(pytest.mark.ml)
