@@ -127,9 +127,7 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
                 "init_command": (
-                    "PRAGMA journal_mode=WAL;"
-                    "PRAGMA synchronous=NORMAL;"
-                    "PRAGMA foreign_keys=ON;"
+                    "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA foreign_keys=ON;"
                 ),
             },
         }
@@ -155,6 +153,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Without collectstatic (development, tests) WhiteNoise serves straight from the finders.
+WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", DEBUG)
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
 
@@ -196,6 +196,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 1024 * 1024
 MODEL_CACHE_DIR = Path(env_str("TAXONOMY_MODEL_CACHE", str(DATA_DIR / "model-cache")))
 INCEPTION_V3_WEIGHTS = env_str("INCEPTION_V3_WEIGHTS")
 DEFAULT_BACKBONE = env_str("TAXONOMY_DEFAULT_BACKBONE", "efficientnet_lite0")
+# 0 = each backbone's own input size; a smaller one trades accuracy for speed (tests use it).
+BACKBONE_INPUT_SIZE = env_int("TAXONOMY_BACKBONE_INPUT_SIZE", 0)
+# Auto-accept policy: per-class thresholds are chosen to reach this precision on held-out
+# images; an admin can change it per taxonomy.
+AUTO_ACCEPT_TARGET_PRECISION = float(env_str("AUTO_ACCEPT_TARGET_PRECISION", "0.95"))
+PREDICTION_TOP_N = env_int("PREDICTION_TOP_N", 5)
 
 # --- Celery ---------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
@@ -223,10 +229,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "ingest"
-CELERY_TASK_ROUTES = {
-    "training.*": {"queue": "training"},
-    "labelling.*": {"queue": "ingest"},
-}
+# Every task names its queue (queue=...): ingest for per-image work, training for runs.
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 30)
 CELERY_BEAT_SCHEDULE = {
@@ -248,12 +251,15 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": [],
+    # Django ValidationErrors raised by services become 400s, never 500s.
+    "EXCEPTION_HANDLER": "labelling.api.exceptions.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Taxonomy tagging API",
     "DESCRIPTION": "Sectors, taxonomies, clients, images, batches, predictions and reviews.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {"ImageStatusEnum": "labelling.models.ImageStatus"},
 }
 
 LOGGING = {

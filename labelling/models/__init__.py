@@ -1,9 +1,9 @@
 from labelling.models.clients import Client, ClientLabelName, Membership, Role
+from labelling.models.health import WorkerHeartbeat
 from labelling.models.images import Image, ImageLabel, ImageStatus, InvalidTransition, UploadBatch
 from labelling.models.predictions import Prediction
 from labelling.models.reviews import Review, ReviewDecision
 from labelling.models.sectors import Label, Sector, Taxonomy, TaxonomyKind
-from labelling.models.health import WorkerHeartbeat
 
 __all__ = [
     "Client",

@@ -10,3 +10,6 @@ class WorkerHeartbeat(models.Model):
 
     class Meta:
         ordering = ["-seen_at"]
+
+    def __str__(self) -> str:
+        return self.hostname

@@ -157,3 +157,6 @@ class ImageLabel(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["label", "-probability"])]
+
+    def __str__(self) -> str:
+        return f"{self.image_id}: {self.label_id} ({self.source})"

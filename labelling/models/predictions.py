@@ -4,7 +4,9 @@ from django.db import models
 class Prediction(models.Model):
     """What one model version said about one image: labels ranked by probability."""
 
-    image = models.ForeignKey("labelling.Image", on_delete=models.CASCADE, related_name="predictions")
+    image = models.ForeignKey(
+        "labelling.Image", on_delete=models.CASCADE, related_name="predictions"
+    )
     model_version = models.ForeignKey(
         "training.ModelVersion", on_delete=models.CASCADE, related_name="predictions"
     )
@@ -28,3 +30,6 @@ class Prediction(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["top_label", "-top_probability"])]
+
+    def __str__(self) -> str:
+        return f"image {self.image_id} by {self.model_version_id}: {self.top_label_id}"

@@ -31,3 +31,6 @@ class Review(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} on image {self.image_id}"

@@ -1,0 +1,1 @@
+"""Multi-step changes with side effects, one module per area (taxonomy, uploads, ...)."""

@@ -1,0 +1,16 @@
+"""Loaded as a pytest plugin (see pyproject's addopts) before Django's settings are read,
+so that a test run writes its secret key, broker queue and caches into a temporary data
+dir of its own, never into a developer's var/."""
+
+import os
+import tempfile
+
+if "TAXONOMY_DATA_DIR" not in os.environ:
+    os.environ["TAXONOMY_DATA_DIR"] = tempfile.mkdtemp(prefix="taxonomy-tests-")
+# Converted backbones are cached once per run and shared by the tests that need them.
+os.environ.setdefault(
+    "TAXONOMY_MODEL_CACHE", os.path.join(os.environ["TAXONOMY_DATA_DIR"], "model-cache")
+)
+# Pages in browser tests need their CSS and JavaScript without a collectstatic step.
+os.environ.setdefault("WHITENOISE_USE_FINDERS", "1")
+os.makedirs(os.path.join(os.environ["TAXONOMY_DATA_DIR"], "staticfiles"), exist_ok=True)
