@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from training.noise import audit_label_noise, neighbour_disagreement
+
+pytestmark = pytest.mark.ml
+
+FLIPPED = [3, 50, 77, 101, 150, 170]
+
+
+def _clusters(seed=0):
+    """Three well-separated clusters of 60 embeddings, six labels flipped."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(3, 32)) * 4
+    truth = np.repeat(np.arange(3), 60)
+    x = centres[truth] + rng.normal(size=(len(truth), 32))
+    labels = truth.copy()
+    for i in FLIPPED:
+        labels[i] = (truth[i] + 1) % 3
+    return x, labels, truth
+
+
+def test_flipped_labels_rank_on_top_and_are_the_suspects():
+    x, labels, truth = _clusters()
+    audit = audit_label_noise(x, labels, k=8, n_folds=5, seed=0)
+    assert set(audit.ranking[: len(FLIPPED)].tolist()) == set(FLIPPED)
+    assert {s.index for s in audit.suspects} == set(FLIPPED)
+    for suspect in audit.suspects:
+        assert suspect.suggested == truth[suspect.index]
+        assert suspect.votes == 3
+
+
+def test_each_signal_on_its_own_singles_out_the_flipped_labels():
+    x, labels, _ = _clusters(seed=1)
+    audit = audit_label_noise(x, labels, k=8, seed=0)
+    n = len(FLIPPED)
+    assert set(np.argsort(audit.self_confidence)[:n].tolist()) == set(FLIPPED)
+    assert set(np.argsort(-audit.neighbour_disagreement)[:n].tolist()) == set(FLIPPED)
+    assert set(np.flatnonzero(audit.confident_learning).tolist()) == set(FLIPPED)
+    np.testing.assert_allclose(audit.out_of_sample_proba.sum(axis=1), 1.0)
+
+
+def test_it_copes_with_a_tiny_class_and_an_absent_one():
+    x, labels, _ = _clusters(seed=2)
+    rng = np.random.default_rng(0)
+    x = np.vstack([x, rng.normal(size=(2, 32)) * 4 + 20])
+    labels = np.concatenate([labels, [4, 4]])  # class 3 has no images at all
+    audit = audit_label_noise(x, labels, n_classes=5, k=8, seed=0)
+    assert audit.out_of_sample_proba.shape == (len(labels), 5)
+    assert (audit.out_of_sample_proba[:, 3] == 0).all()
+    assert len(audit.ranking) == len(labels)
+
+
+def test_neighbour_disagreement_ignores_the_row_itself_even_among_duplicates():
+    x = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.01], [0.0, 1.0], [0.01, 1.0]])
+    codes = np.array([0, 0, 0, 1, 1])
+    scores = neighbour_disagreement(x, codes, k=2)
+    np.testing.assert_allclose(scores, [0, 0, 0, 0.5, 0.5])
+
+
+def test_an_audit_needs_two_classes():
+    with pytest.raises(ValueError, match="two classes"):
+        audit_label_noise(np.ones((10, 3)), np.zeros(10, dtype=int))

@@ -1,0 +1,71 @@
+"""Classification heads put on top of a backbone's pooled embedding.
+
+A head is Dropout → Dense (named ``logits``) → softmax or sigmoid (named ``probabilities``).
+The activation is a layer of its own so that the logits stay reachable: training computes
+its loss from them (numerically steadier than from probabilities) and temperature scaling
+is fitted on them. ``logits_model`` gives a model that shares the weights and stops there.
+"""
+
+from __future__ import annotations
+
+import keras
+
+LOGITS_LAYER = "logits"
+PROBABILITIES_LAYER = "probabilities"
+
+# A weak L2 on the kernel: about what scikit-learn's LogisticRegression(C=1) applies per
+# sample on a few thousand examples, enough to keep logits of rare classes from running off.
+DEFAULT_L2 = 1e-4
+
+
+def apply_head(
+    x,
+    n_classes: int,
+    *,
+    multi_label: bool = False,
+    dropout: float = 0.2,
+    l2: float = DEFAULT_L2,
+):
+    """Apply the head's layers to tensor ``x``; returns (logits, probabilities)."""
+    if n_classes < 1 or (n_classes < 2 and not multi_label):
+        raise ValueError(
+            f"a head needs at least 2 classes (1 label if multi-label), got {n_classes}"
+        )
+    if dropout > 0:
+        x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    logits = keras.layers.Dense(
+        n_classes,
+        # A linear softmax head has a convex loss, so zeros break no symmetry; they start
+        # every class at the same probability instead of at large random logits that Adam's
+        # small steps would take hundreds of updates to undo.
+        kernel_initializer="zeros",
+        kernel_regularizer=keras.regularizers.L2(l2) if l2 > 0 else None,
+        name=LOGITS_LAYER,
+    )(x)
+    activation = "sigmoid" if multi_label else "softmax"
+    # float32 so that mixed-precision training on GPUs still exports float32 probabilities.
+    probabilities = keras.layers.Activation(activation, dtype="float32", name=PROBABILITIES_LAYER)(
+        logits
+    )
+    return logits, probabilities
+
+
+def build_head(
+    embedding_dim: int,
+    n_classes: int,
+    *,
+    multi_label: bool = False,
+    dropout: float = 0.2,
+    l2: float = DEFAULT_L2,
+) -> keras.Model:
+    """A model embedding (embedding_dim,) → class probabilities (n_classes,)."""
+    inputs = keras.Input(shape=(embedding_dim,), name="embedding")
+    _, probabilities = apply_head(
+        inputs, n_classes, multi_label=multi_label, dropout=dropout, l2=l2
+    )
+    return keras.Model(inputs, probabilities, name="head")
+
+
+def logits_model(model: keras.Model) -> keras.Model:
+    """The same model (shared weights) cut at the logits, for losses and calibration."""
+    return keras.Model(model.inputs, model.get_layer(LOGITS_LAYER).output, name="logits_model")

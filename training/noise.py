@@ -1,0 +1,165 @@
+"""Label-noise audit: which verified labels look wrong?
+
+Three independent signals, each computed on stored embeddings and the verified labels:
+
+(a) self-confidence: the probability an out-of-sample model gives the verified label
+    (a low one means the label sits far from where the model puts such images);
+(b) neighbour disagreement: the share of the k nearest neighbours in embedding space (cosine)
+    that carry another label;
+(c) confident learning: cleanlab's ``find_label_issues`` on k-fold out-of-sample
+    probabilities.
+
+The probabilities for (a) and (c) come from logistic regressions trained on the other folds,
+so no image is judged by a model that has seen its own (possibly wrong) label. Each signal
+votes; images with at least ``min_votes`` votes are the suspects to send to a review queue,
+ranked by the mean of the three scores.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from cleanlab.filter import find_label_issues
+from cleanlab.rank import get_label_quality_scores
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.neighbors import NearestNeighbors
+
+
+@dataclass(frozen=True)
+class Suspect:
+    index: int  # row in the audited arrays
+    label: int  # the verified label
+    suggested: int  # the label the out-of-sample model prefers
+    self_confidence: float  # (a): out-of-sample probability of the verified label
+    neighbour_disagreement: float  # (b): share of the k neighbours with another label
+    confident_learning: bool  # (c): cleanlab flags it
+    votes: int  # how many of the three signals call it wrong
+    score: float  # 0..1, higher is more suspect: mean of the three signals' scores
+
+
+@dataclass
+class NoiseAudit:
+    suspects: list[Suspect]  # votes ≥ min_votes, most suspect first
+    ranking: np.ndarray  # every row, most suspect first
+    score: np.ndarray
+    self_confidence: np.ndarray
+    neighbour_disagreement: np.ndarray
+    confident_learning: np.ndarray  # bool
+    out_of_sample_proba: np.ndarray  # (n, n_classes)
+
+
+def _normalise(X: np.ndarray) -> np.ndarray:
+    # Unit length, so that the logistic regressions see the same geometry as cosine k-NN.
+    return X / np.linalg.norm(X, axis=1, keepdims=True).clip(min=1e-12)
+
+
+def out_of_sample_proba(
+    X, codes, *, n_classes: int, n_folds: int = 5, seed: int = 0, C: float = 1.0
+) -> np.ndarray:
+    """k-fold probabilities: each row predicted by a model that never saw it."""
+    X, codes = np.asarray(X, dtype=np.float64), np.asarray(codes)
+    proba = np.zeros((len(X), n_classes))
+    folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        # Classes smaller than n_folds are expected in a growing library; they simply miss
+        # some folds.
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        splits = list(folds.split(X, codes))
+    for train, held_out in splits:
+        present = np.unique(codes[train])
+        if len(present) == 1:
+            proba[np.ix_(held_out, present)] = 1.0
+            continue
+        model = LogisticRegression(C=C, max_iter=1000).fit(X[train], codes[train])
+        proba[np.ix_(held_out, model.classes_)] = model.predict_proba(X[held_out])
+    # A class absent from a fold's training part got probability 0; cleanlab wants strictly
+    # positive rows summing to 1.
+    proba = proba + 1e-6
+    return proba / proba.sum(axis=1, keepdims=True)
+
+
+def neighbour_disagreement(X, codes, *, k: int = 10) -> np.ndarray:
+    """Share of each row's k nearest neighbours (cosine, itself excluded) with another label."""
+    X, codes = np.asarray(X, dtype=np.float64), np.asarray(codes)
+    k = min(k, len(X) - 1)
+    if k < 1:
+        return np.zeros(len(X))
+    index = NearestNeighbors(n_neighbors=k + 1, metric="cosine", algorithm="brute").fit(X)
+    _, neighbours = index.kneighbors(X)
+    is_self = neighbours == np.arange(len(X))[:, None]
+    # Usually the row itself comes first, but an exact duplicate may come before it; when it
+    # is not among the k + 1 at all, the farthest neighbour is dropped instead.
+    order = np.argsort(is_self, axis=1, kind="stable")
+    others = np.take_along_axis(neighbours, order, axis=1)[:, :k]
+    return (codes[others] != codes[:, None]).mean(axis=1)
+
+
+def audit_label_noise(
+    embeddings,
+    labels,
+    *,
+    n_classes: int | None = None,
+    k: int = 10,
+    n_folds: int = 5,
+    min_votes: int = 2,
+    seed: int = 0,
+) -> NoiseAudit:
+    """Rank verified labels by how suspect they look; ``labels`` are class indices."""
+    X = _normalise(np.asarray(embeddings, dtype=np.float64))
+    labels = np.asarray(labels).astype(np.int64)
+    if X.ndim != 2 or len(X) != len(labels):
+        raise ValueError(f"embeddings {X.shape} and labels {labels.shape} do not match")
+    n_classes = n_classes or int(labels.max()) + 1
+    # Work on the classes actually present: cleanlab and the regressions want no empty class.
+    present, codes = np.unique(labels, return_inverse=True)
+    n = len(labels)
+    if len(present) < 2 or n < n_folds:
+        raise ValueError("a noise audit needs at least two classes and one row per fold")
+
+    proba_present = out_of_sample_proba(
+        X, codes, n_classes=len(present), n_folds=n_folds, seed=seed
+    )
+    self_confidence = proba_present[np.arange(n), codes]
+    disagreement = neighbour_disagreement(X, codes, k=k)
+    flagged = find_label_issues(codes, proba_present, filter_by="prune_by_noise_rate", n_jobs=1)
+    # cleanlab's own score (lower = worse); normalized margin separates "another class is
+    # clearly preferred" from "the model is merely unsure".
+    quality = get_label_quality_scores(codes, proba_present, method="normalized_margin")
+
+    votes = (
+        (proba_present.argmax(axis=1) != codes).astype(int)
+        + (disagreement > 0.5).astype(int)
+        + flagged.astype(int)
+    )
+    score = ((1 - self_confidence) + disagreement + (1 - quality)) / 3
+    ranking = np.argsort(-score, kind="stable")
+    suggested = present[proba_present.argmax(axis=1)]
+
+    proba = np.zeros((n, n_classes))
+    proba[:, present] = proba_present
+    suspects = [
+        Suspect(
+            index=int(i),
+            label=int(labels[i]),
+            suggested=int(suggested[i]),
+            self_confidence=float(self_confidence[i]),
+            neighbour_disagreement=float(disagreement[i]),
+            confident_learning=bool(flagged[i]),
+            votes=int(votes[i]),
+            score=float(score[i]),
+        )
+        for i in ranking
+        if votes[i] >= min_votes
+    ]
+    return NoiseAudit(
+        suspects=suspects,
+        ranking=ranking,
+        score=score,
+        self_confidence=self_confidence,
+        neighbour_disagreement=disagreement,
+        confident_learning=flagged,
+        out_of_sample_proba=proba,
+    )
