@@ -7,6 +7,7 @@ from celery.signals import worker_ready
 from django.utils import timezone
 
 from labelling.models import WorkerHeartbeat
+from labelling.services.ingest import images_ingest, stuck_images_requeue
 
 
 @shared_task(name="labelling.worker_heartbeat", queue="ingest", ignore_result=True)
@@ -21,3 +22,16 @@ def _report_ready(**_kwargs) -> None:
     # Report at once rather than after the first beat interval, so the health page turns
     # green as soon as a worker is up.
     worker_heartbeat.delay()
+
+
+@shared_task(name="labelling.ingest_images", queue="ingest", ignore_result=True)
+def ingest_images(image_ids: list[int]) -> None:
+    """Derivatives and prediction for freshly uploaded images. Idempotent: each image is
+    claimed first, so a repeated message finds nothing left to do."""
+    images_ingest(image_ids=image_ids)
+
+
+@shared_task(name="labelling.sweep_stuck_images", queue="ingest", ignore_result=True)
+def sweep_stuck_images() -> None:
+    """Periodic (beat): queue again images stuck in processing or left in uploaded."""
+    stuck_images_requeue()

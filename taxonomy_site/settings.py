@@ -152,7 +152,8 @@ USE_TZ = True
 # --- Files ----------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "staticfiles")))
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# Front-end libraries come from npm (package.json) and are served by the app: no CDN.
+STATICFILES_DIRS = [BASE_DIR / "static", ("uppy", BASE_DIR / "node_modules" / "uppy" / "dist")]
 # Without collectstatic (development, tests) WhiteNoise serves straight from the finders.
 WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", DEBUG)
 MEDIA_URL = "media/"
@@ -194,13 +195,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 1024 * 1024
 
 # Model artifacts and backbone caches (under the data dir, or the bucket on S3).
 MODEL_CACHE_DIR = Path(env_str("TAXONOMY_MODEL_CACHE", str(DATA_DIR / "model-cache")))
+# The backbone converters (pure ML code, no Django) read their cache folder from here.
+os.environ.setdefault("TAXONOMY_MODEL_CACHE", str(MODEL_CACHE_DIR))
 INCEPTION_V3_WEIGHTS = env_str("INCEPTION_V3_WEIGHTS")
 DEFAULT_BACKBONE = env_str("TAXONOMY_DEFAULT_BACKBONE", "efficientnet_lite0")
 # 0 = each backbone's own input size; a smaller one trades accuracy for speed (tests use it).
 BACKBONE_INPUT_SIZE = env_int("TAXONOMY_BACKBONE_INPUT_SIZE", 0)
-# Auto-accept policy: per-class thresholds are chosen to reach this precision on held-out
-# images; an admin can change it per taxonomy.
-AUTO_ACCEPT_TARGET_PRECISION = float(env_str("AUTO_ACCEPT_TARGET_PRECISION", "0.95"))
 PREDICTION_TOP_N = env_int("PREDICTION_TOP_N", 5)
 
 # --- Celery ---------------------------------------------------------------------------
@@ -232,11 +232,14 @@ CELERY_TASK_DEFAULT_QUEUE = "ingest"
 # Every task names its queue (queue=...): ingest for per-image work, training for runs.
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 30)
+# Images left in processing this long (a worker killed mid-task) are queued again.
+INGEST_STUCK_AFTER_MINUTES = env_int("INGEST_STUCK_AFTER_MINUTES", 30)
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {
         "task": "labelling.worker_heartbeat",
         "schedule": CELERY_WORKER_HEARTBEAT_SECONDS,
     },
+    "sweep-stuck-images": {"task": "labelling.sweep_stuck_images", "schedule": 300},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 

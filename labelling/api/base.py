@@ -19,7 +19,10 @@ class ClientScopedMixin:
         client, membership = client_for_user_or_404(request.user, kwargs["client_slug"])
         request.client = client
         request.membership = membership
-        if request.method not in permissions.SAFE_METHODS and membership.role not in self.write_roles:
+        if (
+            request.method not in permissions.SAFE_METHODS
+            and membership.role not in self.write_roles
+        ):
             raise PermissionDenied(f"Your role ({membership.role}) cannot do this.")
 
 

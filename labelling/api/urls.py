@@ -1,6 +1,11 @@
 """REST API v1. Client-owned resources live under /clients/<client_slug>/ so that the
 client is resolved once, from the URL, and every query starts from it."""
 
-from labelling.api import catalogue, library, uploads
+from labelling.api import catalogue, library, review, uploads
 
-urlpatterns = [*catalogue.urlpatterns, *library.urlpatterns, *uploads.urlpatterns]
+urlpatterns = [
+    *catalogue.urlpatterns,
+    *library.urlpatterns,
+    *uploads.urlpatterns,
+    *review.urlpatterns,
+]

@@ -11,6 +11,11 @@ def health(request: HttpRequest) -> HttpResponse:
     healthy = all(c.ok for c in checks)
     status = 200 if healthy else 503
     if request.GET.get("format") == "json":
-        payload = {"healthy": healthy, "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks}}
+        payload = {
+            "healthy": healthy,
+            "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks},
+        }
         return JsonResponse(payload, status=status)
-    return render(request, "labelling/health.html", {"checks": checks, "healthy": healthy}, status=status)
+    return render(
+        request, "labelling/health.html", {"checks": checks, "healthy": healthy}, status=status
+    )

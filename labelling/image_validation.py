@@ -1,0 +1,289 @@
+"""Validation and normalisation of uploaded images: pure Pillow, no Django.
+
+Two steps, one per process that runs them:
+
+- ``inspect_image`` at upload, in the web process: is this an image we accept, within our
+  limits, readable to the end? It refuses with an ``ImageRejected`` carrying a reason code and
+  a message a librarian can act on, and decodes as little as it can (JPEG at 1/8 scale).
+- ``make_derivatives`` in the worker: the thumbnail and the model-input image, upright
+  (EXIF orientation applied), in sRGB, re-encoded by Pillow with no EXIF, GPS or other
+  metadata carried over.
+
+The original file is stored as uploaded (a library keeps its masters); it is only ever served
+with a server-set content type and ``nosniff``, which is why files that could be read as a web
+page are refused here.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+import warnings
+import zlib
+from dataclasses import dataclass
+
+from PIL import Image as PILImage
+from PIL import ImageCms, ImageOps, UnidentifiedImageError
+
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF")
+MIME_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "TIFF": "image/tiff"}
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "TIFF": "tif"}
+FORMAT_NAMES = "JPEG, PNG, WebP or TIFF"
+
+THUMBNAIL_SIDE = 320
+THUMBNAIL_QUALITY = 80
+# Large enough for any backbone we use (Inception-v3 takes 299 px, EfficientNet-Lite 224-280)
+# and small enough that the worker that embeds it decodes it in a millisecond or two.
+MODEL_INPUT_SIDE = 512
+MODEL_INPUT_QUALITY = 90
+
+# What makes a file readable as a web page or script by a browser, a viewer or a mail client
+# that sniffs. Searched, case-insensitively, in the whole file: a PNG or JPEG can carry them in
+# a text chunk, a comment or after its end. Photo metadata (EXIF, IPTC, XMP) has none of them.
+# One compiled pattern: about 2 GB/s, where ten `in` tests on lower-cased bytes took 10× longer.
+ACTIVE_CONTENT = re.compile(
+    rb"<(?:script|html|!doctype|svg|iframe|object|embed|body|\?php|\?xml-stylesheet)",
+    re.IGNORECASE,
+)
+
+_DECODE_ERRORS = (
+    OSError,  # "image file is truncated", "broken data stream", decoder errors
+    SyntaxError,  # Pillow's plugins raise it for malformed headers
+    ValueError,
+    EOFError,
+    struct.error,
+    zlib.error,
+    IndexError,
+    KeyError,
+    TypeError,
+    MemoryError,
+    PILImage.DecompressionBombError,
+    PILImage.DecompressionBombWarning,  # where a warnings filter turned it into an error
+)
+
+# EXIF orientations that swap width and height (90° and 270° turns, with or without a flip).
+_SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
+_EXIF_ORIENTATION = 0x0112
+_RESAMPLE = PILImage.Resampling.BILINEAR
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+# Pillow only warns about a likely decompression bomb (up to twice its limit) and decodes it
+# anyway. In this process that warning is an error, wherever Pillow is used; set once, at
+# import, because catch_warnings() around each open would not be thread-safe. ``_open`` also
+# refuses such images itself (pixel_limit), so nothing depends on this filter alone.
+warnings.filterwarnings("error", category=PILImage.DecompressionBombWarning)
+
+
+class ImageRejected(Exception):
+    """An upload we refuse: ``code`` is for programs, ``message`` for people."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: str  # one of ALLOWED_FORMATS
+    width: int  # as a person sees it: EXIF orientation applied
+    height: int
+    frames: int
+
+    @property
+    def mime_type(self) -> str:
+        return MIME_TYPES[self.format]
+
+    @property
+    def extension(self) -> str:
+        return EXTENSIONS[self.format]
+
+
+@dataclass(frozen=True)
+class Derivatives:
+    thumbnail: bytes  # JPEG, longest side THUMBNAIL_SIDE at most
+    model_input: bytes  # JPEG, RGB, longest side MODEL_INPUT_SIDE at most
+    width: int  # of the upright original
+    height: int
+
+
+def pixel_limit(max_pixels: int) -> int:
+    """Our cap, or Pillow's own decompression-bomb threshold where that is lower: an image
+    that would make Pillow warn is refused, never decoded with a warning in a log."""
+    pillow_limit = PILImage.MAX_IMAGE_PIXELS
+    return min(max_pixels, pillow_limit) if pillow_limit else max_pixels
+
+
+def inspect_image(data: bytes, *, max_pixels: int, max_bytes: int) -> ImageInfo:
+    """Accept ``data`` as an image or raise ImageRejected. Reads the header, checks the
+    limits before any pixel is decoded, then decodes the first frame (JPEG at 1/8 scale,
+    which still reads every byte) so that truncated and damaged files are caught here."""
+    if not data:
+        raise ImageRejected("empty_file", "The file is empty (0 bytes).")
+    if len(data) > max_bytes:
+        raise ImageRejected(
+            "file_too_large",
+            f"The file is {_megabytes(len(data))}; the limit is {_megabytes(max_bytes)}.",
+        )
+    image = _open(data, max_pixels=max_pixels)
+    width, height = image.size  # before draft() makes a JPEG report its reduced size
+    try:
+        _refuse_active_content(data)
+        try:
+            if image.format == "JPEG":
+                image.draft(image.mode if image.mode in ("L", "RGB") else "RGB", (1, 1))
+            image.load()
+        except _DECODE_ERRORS as exc:
+            raise ImageRejected(
+                "damaged_file",
+                f"The {FORMAT_NAMES_BY_FORMAT[image.format]} file is damaged or incomplete "
+                f"and could not be read to the end ({_plain(exc)}). Upload it again.",
+            ) from None
+        if _orientation(image) in _SWAPPING_ORIENTATIONS:
+            width, height = height, width
+        return ImageInfo(
+            format=image.format,
+            width=width,
+            height=height,
+            frames=getattr(image, "n_frames", 1),
+        )
+    finally:
+        image.close()
+
+
+def make_derivatives(
+    data: bytes,
+    *,
+    max_pixels: int,
+    thumbnail_side: int = THUMBNAIL_SIDE,
+    model_input_side: int = MODEL_INPUT_SIDE,
+) -> Derivatives:
+    """The thumbnail and the model-input image of a stored original. Raises ImageRejected
+    when the file cannot be read (the worker marks the image failed with its message)."""
+    image = _open(data, max_pixels=max_pixels)
+    width, height = image.size
+    try:
+        try:
+            # JPEG: let libjpeg scale down by 1/2, 1/4 or 1/8 while decoding, to the
+            # smallest size still at least model_input_side on both sides.
+            if image.format == "JPEG":
+                image.draft("RGB", (model_input_side, model_input_side))
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+            rgb = _to_srgb(upright)
+        except _DECODE_ERRORS as exc:
+            raise ImageRejected(
+                "damaged_file", f"The image could not be read ({_plain(exc)})."
+            ) from None
+        if _orientation(image) in _SWAPPING_ORIENTATIONS:
+            width, height = height, width
+        # Bilinear (antialiased when shrinking, as Pillow does it) costs about 60 % of bicubic
+        # here, and resizing is most of the worker's time on small photos.
+        rgb.thumbnail((model_input_side, model_input_side), _RESAMPLE, reducing_gap=2.0)
+        model_input = _encode_jpeg(rgb, quality=MODEL_INPUT_QUALITY)
+        rgb.thumbnail((thumbnail_side, thumbnail_side), _RESAMPLE)
+        thumbnail = _encode_jpeg(rgb, quality=THUMBNAIL_QUALITY)
+        return Derivatives(thumbnail=thumbnail, model_input=model_input, width=width, height=height)
+    finally:
+        image.close()
+
+
+FORMAT_NAMES_BY_FORMAT = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "TIFF": "TIFF"}
+
+
+def _open(data: bytes, *, max_pixels: int) -> PILImage.Image:
+    try:
+        image = PILImage.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+    except UnidentifiedImageError:
+        raise ImageRejected(
+            "unsupported_format",
+            f"This is not a {FORMAT_NAMES} image, whatever its name says. Other formats "
+            "(SVG, GIF, HEIC, PDF, RAW…) are not accepted: export it as JPEG or PNG.",
+        ) from None
+    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
+        raise _too_many_pixels(None, max_pixels) from None
+    except _DECODE_ERRORS as exc:
+        raise ImageRejected(
+            "damaged_file", f"The image header is damaged ({_plain(exc)}); it could not be read."
+        ) from None
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        image.close()
+        raise ImageRejected("damaged_file", "The image says it has no pixels.")
+    if width * height > pixel_limit(max_pixels):
+        image.close()
+        raise _too_many_pixels((width, height), max_pixels)
+    return image
+
+
+def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int) -> ImageRejected:
+    limit = pixel_limit(max_pixels) / 1e6
+    if size is None:
+        return ImageRejected(
+            "too_many_pixels", f"The image has too many pixels; the limit is {limit:g} megapixels."
+        )
+    width, height = size
+    return ImageRejected(
+        "too_many_pixels",
+        f"The image is {width:,} × {height:,} pixels ({width * height / 1e6:.1f} megapixels); "
+        f"the limit is {limit:g} megapixels.",
+    )
+
+
+def _refuse_active_content(data: bytes) -> None:
+    found = ACTIVE_CONTENT.search(data)
+    if found is not None:
+        marker = found.group().decode("ascii").lower()
+        raise ImageRejected(
+            "active_content",
+            f"The file hides web page or script content (it contains “{marker}”) and could be "
+            "opened as a web page, so it was refused. Re-save the image in an image editor "
+            "and upload it again.",
+        )
+
+
+def _orientation(image: PILImage.Image) -> int:
+    try:
+        return int(image.getexif().get(_EXIF_ORIENTATION, 1))
+    except _DECODE_ERRORS:
+        return 1
+
+
+def _to_srgb(image: PILImage.Image) -> PILImage.Image:
+    """RGB in sRGB: transparent areas on white, 16-bit and float scaled, colour profiles
+    applied (a thumbnail carries no profile, so an Adobe RGB photo would look dull)."""
+    mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        low, high = image.getextrema()
+        scale = 255 / high if high and high > 255 else 1
+        image = image.point(lambda value: value * scale).convert("L")
+        mode = image.mode
+    if mode in ("RGBA", "LA", "PA", "P", "RGBa", "La") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        background = PILImage.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return PILImage.alpha_composite(background, rgba).convert("RGB")
+    icc = image.info.get("icc_profile")
+    if icc and mode in ("RGB", "CMYK", "L"):
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            return ImageCms.profileToProfile(image, source, _SRGB, outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass  # a broken profile: fall back to the plain conversion
+    return image if mode == "RGB" else image.convert("RGB")
+
+
+def _encode_jpeg(image: PILImage.Image, *, quality: int) -> bytes:
+    # Saved from pixels only: Pillow writes no EXIF, GPS, XMP or ICC unless asked to.
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def _plain(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text[:200]

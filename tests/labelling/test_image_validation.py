@@ -1,0 +1,212 @@
+"""The validation and normalisation of uploaded images (pure Pillow: no database)."""
+
+import io
+import warnings
+
+import pytest
+from PIL import Image as PILImage
+from PIL import PngImagePlugin
+
+from labelling.image_validation import (
+    ALLOWED_FORMATS,
+    ImageRejected,
+    inspect_image,
+    make_derivatives,
+)
+from tests.factories import make_image_bytes
+
+LIMITS = {"max_pixels": 50_000_000, "max_bytes": 5 * 1024 * 1024}
+
+SVG = (
+    b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+    b"<script>alert(document.cookie)</script></svg>"
+)
+HTML = b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>"
+
+
+def rejection(data: bytes, **limits) -> ImageRejected:
+    with pytest.raises(ImageRejected) as caught:
+        inspect_image(data, **{**LIMITS, **limits})
+    assert caught.value.message  # every refusal says why, in words
+    return caught.value
+
+
+def jpeg_with_exif(size=(120, 60), orientation: int | None = None, gps: bool = False) -> bytes:
+    image = PILImage.new("RGB", size, (200, 40, 40))
+    # Left quarter blue, so a rotation can be seen in the pixels.
+    image.paste((20, 40, 220), (0, 0, size[0] // 4, size[1]))
+    exif = image.getexif()
+    exif[0x010F] = "Camera maker"  # Make
+    if orientation:
+        exif[0x0112] = orientation
+    if gps:
+        exif[0x8825] = {1: "N", 2: (51.0, 30.0, 0.0), 3: "W", 4: (0.0, 7.0, 0.0)}
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif, quality=95)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ALLOWED_FORMATS)
+def test_it_accepts_each_allowed_format(fmt):
+    info = inspect_image(make_image_bytes(size=(64, 48), fmt=fmt), **LIMITS)
+
+    assert (info.format, info.width, info.height) == (fmt, 64, 48)
+    assert info.mime_type.startswith("image/")
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P", "L", "I;16", "CMYK", "1"])
+def test_it_makes_rgb_derivatives_from_any_mode(mode):
+    fmt = "JPEG" if mode in ("CMYK", "L") else "TIFF" if mode == "I;16" else "PNG"
+    buffer = io.BytesIO()
+    PILImage.new(mode, (40, 30)).save(buffer, format=fmt)
+
+    derivatives = make_derivatives(buffer.getvalue(), max_pixels=LIMITS["max_pixels"])
+
+    thumbnail = PILImage.open(io.BytesIO(derivatives.thumbnail))
+    assert (thumbnail.format, thumbnail.mode, thumbnail.size) == ("JPEG", "RGB", (40, 30))
+
+
+def test_it_paints_transparency_on_white():
+    buffer = io.BytesIO()
+    PILImage.new("RGBA", (20, 20), (255, 0, 0, 0)).save(buffer, format="PNG")
+
+    derivatives = make_derivatives(buffer.getvalue(), max_pixels=LIMITS["max_pixels"])
+
+    r, g, b = PILImage.open(io.BytesIO(derivatives.model_input)).getpixel((10, 10))
+    assert min(r, g, b) > 245
+
+
+def test_it_rejects_svg():
+    assert rejection(SVG).code == "unsupported_format"
+
+
+def test_it_rejects_html_whatever_its_name():
+    assert rejection(HTML).code == "unsupported_format"
+
+
+def test_it_rejects_other_image_formats():
+    gif = io.BytesIO()
+    PILImage.new("P", (8, 8)).save(gif, format="GIF")
+    bmp = io.BytesIO()
+    PILImage.new("RGB", (8, 8)).save(bmp, format="BMP")
+
+    assert rejection(gif.getvalue()).code == "unsupported_format"
+    assert rejection(bmp.getvalue()).code == "unsupported_format"
+
+
+def test_it_rejects_a_png_html_polyglot_in_a_text_chunk():
+    text = PngImagePlugin.PngInfo()
+    text.add_text("Comment", "<html><script>alert(document.domain)</script></html>")
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (16, 16), (0, 128, 0)).save(buffer, format="PNG", pnginfo=text)
+    polyglot = buffer.getvalue()
+    assert PILImage.open(io.BytesIO(polyglot)).format == "PNG"  # a valid PNG all the same
+
+    refused = rejection(polyglot)
+
+    assert refused.code == "active_content"
+    assert "<html" in refused.message
+
+
+def test_it_rejects_html_appended_after_the_image():
+    polyglot = make_image_bytes(fmt="PNG") + b"<SCRIPT src=//evil.example/x.js></SCRIPT>"
+
+    assert rejection(polyglot).code == "active_content"
+
+
+def test_it_rejects_an_empty_file():
+    assert rejection(b"").code == "empty_file"
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_it_rejects_a_truncated_file(fmt):
+    # Noise, so that the compressed data is long enough to cut in the middle.
+    image = PILImage.effect_noise((256, 256), 64).convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    data = buffer.getvalue()
+
+    refused = rejection(data[: len(data) // 2])
+
+    assert refused.code == "damaged_file"
+
+
+def test_it_rejects_a_decompression_bomb_without_decoding_it():
+    buffer = io.BytesIO()
+    PILImage.new("1", (10_000, 10_000)).save(buffer, format="PNG")  # 100 megapixels
+    bomb = buffer.getvalue()
+    assert len(bomb) < 20_000  # a few KB
+
+    refused = rejection(bomb)
+
+    assert refused.code == "too_many_pixels"
+    assert "100.0 megapixels" in refused.message
+
+
+def test_it_applies_our_own_pixel_cap():
+    refused = rejection(make_image_bytes(size=(200, 100)), max_pixels=10_000)
+
+    assert refused.code == "too_many_pixels"
+
+
+def test_it_rejects_files_over_the_byte_cap():
+    refused = rejection(make_image_bytes(size=(200, 100)), max_bytes=100)
+
+    assert refused.code == "file_too_large"
+
+
+def test_it_reports_the_full_size_of_a_large_jpeg_decoded_in_draft_mode():
+    info = inspect_image(make_image_bytes(size=(2400, 1600)), **LIMITS)
+
+    assert (info.width, info.height) == (2400, 1600)
+
+
+def test_it_applies_the_exif_orientation():
+    data = jpeg_with_exif(size=(120, 60), orientation=6)  # rotate 90° clockwise to view
+
+    info = inspect_image(data, **LIMITS)
+    derivatives = make_derivatives(data, max_pixels=LIMITS["max_pixels"])
+
+    assert (info.width, info.height) == (60, 120)
+    assert (derivatives.width, derivatives.height) == (60, 120)
+    upright = PILImage.open(io.BytesIO(derivatives.model_input))
+    assert upright.size == (60, 120)
+    # The blue left edge of the stored pixels is the top once upright.
+    r, g, b = upright.getpixel((30, 5))
+    assert b > 150 and r < 100
+    r, g, b = upright.getpixel((30, 115))
+    assert r > 150 and b < 100
+
+
+def test_derivatives_carry_no_exif_or_gps():
+    data = jpeg_with_exif(size=(900, 600), orientation=3, gps=True)
+    assert PILImage.open(io.BytesIO(data)).getexif().get_ifd(0x8825)  # the source has GPS
+
+    derivatives = make_derivatives(data, max_pixels=LIMITS["max_pixels"])
+
+    for encoded in (derivatives.thumbnail, derivatives.model_input):
+        image = PILImage.open(io.BytesIO(encoded))
+        assert len(image.getexif()) == 0
+        assert "exif" not in image.info
+        assert b"Exif" not in encoded
+        assert b"Camera maker" not in encoded
+    assert max(PILImage.open(io.BytesIO(derivatives.thumbnail)).size) == 320
+    assert max(PILImage.open(io.BytesIO(derivatives.model_input)).size) == 512
+
+
+def test_derivatives_refuse_a_file_that_cannot_be_read():
+    with pytest.raises(ImageRejected) as caught:
+        make_derivatives(b"not an image at all", max_pixels=LIMITS["max_pixels"])
+
+    assert caught.value.code == "unsupported_format"
+
+
+def test_it_treats_pillows_bomb_warning_as_an_error():
+    buffer = io.BytesIO()
+    PILImage.new("1", (10_000, 10_000)).save(buffer, format="PNG")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+        refused = rejection(buffer.getvalue(), max_pixels=10**9)
+
+    assert refused.code == "too_many_pixels"
