@@ -4,6 +4,8 @@ The learning itself lives in the pure modules beside this one; these rows record
 trained, which version is active, and what each image's embedding is.
 """
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 
@@ -30,6 +32,13 @@ class ModelVersion(models.Model):
     # class index → label id, in the order of the model's outputs
     class_labels = models.JSONField(default=list)
     metrics = models.JSONField(default=dict, blank=True)
+    # The auto-accept policy: per-class thresholds on calibrated probability, chosen on the
+    # validation images for the taxonomy's target precision, and what they bought on the
+    # gold test images. Unlike the weights it may change: an admin can move the target.
+    policy = models.JSONField(default=dict, blank=True)
+    # Calibrated held-out probabilities and true class indices ({"val": {"proba": [[...]],
+    # "y": [...]}, "test": {...}}), kept so a new target needs no retraining.
+    heldout = models.JSONField(default=dict, blank=True)
     n_train = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -56,6 +65,9 @@ class ActiveModel(models.Model):
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
     updated_at = models.DateTimeField(auto_now=True)
 
+    def __str__(self) -> str:
+        return f"{self.taxonomy_id} → {self.model_version_id}"
+
 
 class ModelActivation(models.Model):
     """Every move of the pointer, so a rollback knows where to go back to."""
@@ -77,6 +89,9 @@ class ModelActivation(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} ({self.created_at:%Y-%m-%d %H:%M})"
 
 
 class RunStatus(models.TextChoices):
@@ -123,6 +138,9 @@ class TrainingRun(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"Training of {self.taxonomy_id} ({self.mode}, {self.status})"
+
     @property
     def progress(self) -> float:
         return min(1.0, self.epoch / self.max_epochs) if self.max_epochs else 0.0
@@ -132,7 +150,9 @@ class ImageEmbedding(models.Model):
     """The frozen backbone's pooled embedding of an image, computed once and reused by
     training, prediction, similarity and the label-noise audit."""
 
-    image = models.ForeignKey("labelling.Image", on_delete=models.CASCADE, related_name="embeddings")
+    image = models.ForeignKey(
+        "labelling.Image", on_delete=models.CASCADE, related_name="embeddings"
+    )
     backbone = models.CharField(max_length=40)
     dim = models.PositiveIntegerField()
     vector = models.BinaryField()  # float32, little-endian
@@ -142,3 +162,29 @@ class ImageEmbedding(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["image", "backbone"], name="embedding_unique"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.backbone} embedding of image {self.image_id}"
+
+
+class PredictionJob(models.Model):
+    """A request to predict some images, answered later: no HTTP request waits for a
+    model. Progress is counted from the Prediction rows of the job's model version."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey(
+        "labelling.Client", on_delete=models.CASCADE, related_name="prediction_jobs"
+    )
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    images = models.ManyToManyField("labelling.Image", related_name="+")
+    top_n = models.PositiveSmallIntegerField(default=5)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Prediction job {self.id}"

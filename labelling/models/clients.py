@@ -26,6 +26,12 @@ class Client(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def taxonomy(self):
+        """The taxonomy this client's images are tagged with: its sector's first one.
+        (A sector normally has one; more are kept for drafting a new one.)"""
+        return self.sector.taxonomies.order_by("created_at", "id").first()
+
     def role_of(self, user) -> str | None:
         membership = self.memberships.filter(user=user).only("role").first()
         return membership.role if membership else None

@@ -1,6 +1,7 @@
 """Sectors own taxonomies of labels; models are trained per taxonomy."""
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F
 
@@ -42,6 +43,13 @@ class Taxonomy(models.Model):
         max_length=20, choices=TaxonomyKind.choices, default=TaxonomyKind.MULTI_CLASS
     )
     version = models.PositiveIntegerField(default=1)
+    # Auto-accept: per-class thresholds are chosen so that what the model tags on its own
+    # reaches this precision on held-out images; the rest goes to people.
+    auto_accept_target = models.FloatField(
+        default=0.95,
+        validators=[MinValueValidator(0.5), MaxValueValidator(1.0)],
+        help_text="Precision the model's own tags must reach (0.5–1.0).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -393,13 +393,14 @@ class TestCommand:
             run_command(root, "--client", "alpha", "--taxonomy", "Nope")
 
     def test_it_exits_non_zero_from_the_shell(self, world, tmp_path, capsys):
-        from django.core.management import ManagementUtility
+        # run_from_argv is what manage.py runs; ManagementUtility would set Django up again
+        # and point logging at a stream pytest closes afterwards.
+        from labelling.management.commands.import_folder import Command
 
-        utility = ManagementUtility(
-            ["manage.py", "import_folder", str(tmp_path / "nowhere"), "--client", "alpha"]
-        )
         with pytest.raises(SystemExit) as exited:
-            utility.execute()
+            Command().run_from_argv(
+                ["manage.py", "import_folder", str(tmp_path / "nowhere"), "--client", "alpha"]
+            )
 
         assert exited.value.code == 1
         assert "does not exist" in capsys.readouterr().err

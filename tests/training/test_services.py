@@ -1,0 +1,210 @@
+"""The ML core's Django glue: training runs, versions, activation, rollback, prediction.
+
+These run the real backbone (EfficientNet-Lite0 with its packaged ImageNet weights) at a
+tiny input size, on images built in memory: two colour families a head can tell apart.
+"""
+
+import io
+
+import numpy as np
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+from PIL import Image as PILImage
+
+from labelling.models import ImageLabel, ImageStatus, Prediction
+from labelling.models.images import LabelSource
+from tests import factories
+from training import runtime
+from training.models import ActiveModel, ModelVersion, RunStatus, TrainingRun
+from training.services.prediction import images_predict, model_probabilities
+from training.services.training import (
+    TrainingAlreadyRunning,
+    training_execute,
+    training_request,
+)
+from training.services.versions import ActivationRefused, model_activate, model_rollback
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _tiny_backbone(settings):
+    settings.DEFAULT_BACKBONE = "efficientnet_lite0"
+    settings.BACKBONE_INPUT_SIZE = 64
+    runtime.forget_models()
+    yield
+    runtime.forget_models()
+
+
+def photo_bytes(rng, warm: bool) -> bytes:
+    """A noisy 72×72 photo-like image: warm (reds) or cool (blues)."""
+    base = np.array([200, 60, 40] if warm else [40, 80, 200], dtype=np.float64)
+    pixels = base + rng.normal(0, 35, size=(72, 72, 3))
+    buffer = io.BytesIO()
+    PILImage.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def add_image(client, rng, *, warm: bool, label=None, status=ImageStatus.VERIFIED):
+    data = photo_bytes(rng, warm)
+    import hashlib
+
+    image = factories.ImageFactory(
+        client=client,
+        file=ContentFile(data, name=f"images/{rng.integers(1 << 62)}.png"),
+        sha256=hashlib.sha256(data).hexdigest(),
+        format="PNG",
+        status=status,
+    )
+    if label is not None:
+        ImageLabel.objects.create(image=image, label=label, source=LabelSource.HUMAN)
+    return image
+
+
+@pytest.fixture
+def library(world):
+    """60 verified images of the world's taxonomy: warm photos are 'smiling', cool ones
+    'building'."""
+    rng = np.random.default_rng(0)
+    for i in range(60):
+        warm = i % 2 == 0
+        label = world.labels.smiling if warm else world.labels.building
+        add_image(world.client_a, rng, warm=warm, label=label)
+    world.rng = rng
+    return world
+
+
+def train_now(world, **kwargs) -> TrainingRun:
+    run = training_request(taxonomy=world.taxonomy, **kwargs)
+    return training_execute(run_id=run.pk)
+
+
+def test_a_training_run_makes_an_active_version_with_metrics(library):
+    run = train_now(library)
+    assert run.status == RunStatus.SUCCEEDED, run.message
+    version = run.model_version
+    assert ActiveModel.objects.get(taxonomy=library.taxonomy).model_version == version
+    assert version.number == 1
+    assert version.backbone == "efficientnet_lite0"
+    assert version.input_size == 64
+    assert version.taxonomy_version == library.taxonomy.version
+    assert sorted(version.class_labels) == sorted(
+        [library.labels.smiling.pk, library.labels.building.pk]
+    )
+    assert version.metrics["top1_accuracy"]["value"] >= 0.8
+    assert 0 < version.n_train < 60
+    # progress was reported after every epoch
+    run.refresh_from_db()
+    assert run.epoch == len(run.history) >= 1
+    assert "val_loss" in run.history[0]
+
+
+def test_a_second_request_is_refused_while_one_runs(library):
+    training_request(taxonomy=library.taxonomy)
+    with pytest.raises(TrainingAlreadyRunning, match="already queued"):
+        training_request(taxonomy=library.taxonomy)
+    assert TrainingRun.objects.count() == 1
+
+
+def test_too_little_data_fails_the_run_with_a_clear_message(world):
+    rng = np.random.default_rng(1)
+    add_image(world.client_a, rng, warm=True, label=world.labels.smiling)
+    run = train_now(world)
+    assert run.status == RunStatus.FAILED
+    assert "at least two labels" in run.message
+
+
+def test_predict_is_idempotent_per_version(library):
+    train_now(library)
+    image = add_image(library.client_a, library.rng, warm=True, status=ImageStatus.NEEDS_REVIEW)
+    first = images_predict(image_ids=[image.pk])
+    second = images_predict(image_ids=[image.pk])
+    assert first.predicted == [image.pk]
+    assert second.predicted == [] and second.skipped == [image.pk]
+    prediction = Prediction.objects.get(image=image)
+    assert prediction.top_label == library.labels.smiling
+    assert [r["label"] for r in prediction.ranked][0] == library.labels.smiling.pk
+
+
+def test_an_unreadable_image_fails_with_a_reason(library):
+    train_now(library)
+    image = factories.ImageFactory(
+        client=library.client_a,
+        file=ContentFile(b"not an image at all", name="images/broken.jpg"),
+        status=ImageStatus.PROCESSING,
+    )
+    outcome = images_predict(image_ids=[image.pk])
+    image.refresh_from_db()
+    assert image.pk in outcome.failed
+    assert image.status == ImageStatus.FAILED
+    assert "cannot read the image" in image.failure_reason
+
+
+def test_a_half_written_artifact_is_never_activated(library):
+    first = train_now(library).model_version
+    second = train_now(library).model_version  # may or may not be active now
+    model_activate(model_version=first, force=True)
+    # cut the stored file short, as a crash mid-copy would, and drop the local copies
+    with default_storage.open(second.artifact, "rb") as handle:
+        data = handle.read()
+    default_storage.delete(second.artifact)
+    default_storage.save(second.artifact, ContentFile(data[: len(data) // 2]))
+    runtime.forget_models()
+    _clear_local_artifacts()
+    with pytest.raises(ActivationRefused):
+        model_activate(model_version=second, force=True)
+    assert ActiveModel.objects.get(taxonomy=library.taxonomy).model_version == first
+
+
+def _clear_local_artifacts():
+    from django.conf import settings
+
+    folder = settings.MODEL_CACHE_DIR / "artifacts"
+    for path in folder.glob("*") if folder.exists() else []:
+        path.unlink()
+
+
+def test_rollback_restores_the_previous_predictions_exactly(library):
+    first = train_now(library).model_version
+    image = add_image(library.client_a, library.rng, warm=False, status=ImageStatus.NEEDS_REVIEW)
+    images_predict(image_ids=[image.pk])
+    before = Prediction.objects.get(image=image, model_version=first).ranked
+
+    second = train_now(library).model_version
+    model_activate(model_version=second, force=True)
+    images_predict(image_ids=[image.pk])
+    assert Prediction.objects.filter(image=image).count() == 2
+
+    model_rollback(taxonomy=library.taxonomy)
+    assert ActiveModel.objects.get(taxonomy=library.taxonomy).model_version == first
+    # a fresh process loads the artifact again and answers as before
+    runtime.forget_models()
+    _clear_local_artifacts()
+    proba, ids, _ = model_probabilities(first, [image])
+    again = [
+        {"label": first.class_labels[i], "probability": round(float(proba[0][i]), 6)}
+        for i in np.argsort(-proba[0], kind="stable")
+    ]
+    assert ids == [image.pk]
+    assert again == before[: len(again)]
+
+
+def test_rollback_without_history_is_refused(library):
+    train_now(library)
+    with pytest.raises(ActivationRefused, match="nothing to roll back"):
+        model_rollback(taxonomy=library.taxonomy)
+
+
+def test_the_management_commands_train_evaluate_activate_and_roll_back(library, capsys):
+    call_command("train", "--sector", library.sector.slug)
+    call_command("train", "--sector", library.sector.slug)
+    versions = list(ModelVersion.objects.order_by("number"))
+    assert len(versions) == 2
+    call_command("activate", str(versions[1].pk), "--force")
+    call_command("rollback", "--sector", library.sector.slug)
+    assert ActiveModel.objects.get(taxonomy=library.taxonomy).model_version == versions[0]
+    call_command("evaluate", "--sector", library.sector.slug)
+    out = capsys.readouterr().out
+    assert "Trained v1" in out and "gold test images" in out

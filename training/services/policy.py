@@ -1,0 +1,75 @@
+"""The auto-accept policy of a model version: which predictions the model may keep on its
+own, and what that buys (coverage) at what measured precision."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from training.models import ModelVersion
+
+MIN_SUPPORT = 5  # held-out items a class needs at a threshold before its precision counts
+
+
+def policy_compute(
+    heldout: dict, class_labels: list[int], *, target: float, multi_label: bool
+) -> dict:
+    """Thresholds chosen on the validation images for ``target`` precision, and what they
+    buy on the gold test images (coverage, precision with its Wilson 95% interval)."""
+    from training.calibration import auto_accept, per_class_thresholds
+    from training.evaluation import wilson_interval
+
+    val_proba = np.asarray(heldout["val"]["proba"], dtype=np.float64)
+    val_y = np.asarray(heldout["val"]["y"])
+    chosen = per_class_thresholds(
+        val_proba, val_y, target_precision=target, min_support=MIN_SUPPORT, multi_label=multi_label
+    )
+    policy = {
+        "target_precision": target,
+        "thresholds": {
+            str(label_id): c.threshold
+            for label_id, c in zip(class_labels, chosen.per_class, strict=True)
+            if c.reachable
+        },
+        "validation": chosen.as_dict(),
+    }
+    test = heldout.get("test")
+    if test and not multi_label and len(test["y"]):
+        proba = np.asarray(test["proba"], dtype=np.float64)
+        y = np.asarray(test["y"], dtype=np.int64)
+        accepted = auto_accept(proba, chosen.values)
+        correct = int((accepted & (proba.argmax(axis=1) == y)).sum())
+        n_accepted = int(accepted.sum())
+        low, high = wilson_interval(correct, n_accepted) if n_accepted else (0.0, 1.0)
+        policy["test"] = {
+            "n": int(len(y)),
+            "auto_accepted": n_accepted,
+            "coverage": n_accepted / len(y),
+            "precision": correct / n_accepted if n_accepted else None,
+            "precision_ci95": [low, high],
+        }
+    return policy
+
+
+def policy_set_target(*, model_version: ModelVersion, target: float) -> dict:
+    """Re-choose a version's thresholds for a new target precision, from the held-out
+    probabilities kept at training time: no retraining needed."""
+    if not 0.5 <= target <= 1.0:
+        raise ValueError("the target precision must be between 0.5 and 1.0")
+    if not model_version.heldout:
+        raise ValueError(f"{model_version} kept no held-out probabilities; retrain it")
+    policy = policy_compute(
+        model_version.heldout,
+        model_version.class_labels,
+        target=target,
+        multi_label=bool(model_version.metrics.get("kind") == "multi_label"),
+    )
+    model_version.policy = policy
+    model_version.save(update_fields=["policy"])
+    return policy
+
+
+def auto_accepts(model_version: ModelVersion, top_label: int, top_probability: float) -> bool:
+    """Auto-tag when the calibrated top-1 probability reaches the threshold that gave its
+    class the target precision on held-out images; else a person decides."""
+    threshold = (model_version.policy or {}).get("thresholds", {}).get(str(top_label))
+    return threshold is not None and top_probability >= float(threshold)

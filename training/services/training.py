@@ -1,0 +1,306 @@
+"""Training runs: requested once per taxonomy at a time, executed on the training queue."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from labelling.models import Taxonomy
+from training.models import ACTIVE_RUN_STATUSES, ModelMode, ModelVersion, RunStatus, TrainingRun
+from training.services.dataset import Dataset, NotEnoughData, is_gold_test, verified_dataset
+from training.services.policy import policy_compute
+
+logger = logging.getLogger(__name__)
+
+MAX_EPOCHS = {ModelMode.HEAD: 200, ModelMode.FINETUNE: 30}
+
+
+class TrainingAlreadyRunning(Exception):
+    pass
+
+
+def training_request(
+    *, taxonomy: Taxonomy, mode: str = ModelMode.HEAD, backbone: str | None = None, user=None
+) -> TrainingRun:
+    """Queue a training run. Single flight: a second request while one is queued or
+    running is refused (the database's partial unique constraint decides races)."""
+    from training.backbones import get_spec
+
+    backbone = backbone or settings.DEFAULT_BACKBONE
+    get_spec(backbone)  # unknown names fail here, with the list of known ones
+    if mode not in ModelMode.values:
+        raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(ModelMode.values)}")
+    try:
+        with transaction.atomic():
+            run = TrainingRun.objects.create(
+                taxonomy=taxonomy,
+                mode=mode,
+                backbone=backbone,
+                requested_by=user,
+                max_epochs=MAX_EPOCHS[mode],
+            )
+    except IntegrityError:
+        current = TrainingRun.objects.filter(
+            taxonomy=taxonomy, status__in=ACTIVE_RUN_STATUSES
+        ).first()
+        since = f" since {current.created_at:%Y-%m-%d %H:%M}" if current else ""
+        state = current.status if current else "queued"
+        raise TrainingAlreadyRunning(
+            f"A training run of {taxonomy.name} is already {state}{since}; "
+            "wait for it to finish before starting another."
+        ) from None
+    from training.tasks import train
+
+    transaction.on_commit(lambda: train.delay(run.pk))
+    return run
+
+
+def _report_epoch(run: TrainingRun, epoch: int, logs: dict) -> None:
+    entry = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items() if np.isscalar(v)}}
+    run.history = [*run.history, entry]
+    run.epoch = epoch + 1
+    run.save(update_fields=["history", "epoch"])
+
+
+def gold_split(dataset: Dataset, *, seed: int = 0):
+    """Train / validation / gold-test indices: the test images are fixed by content hash;
+    the rest is split 7:1, stratified by label, as the method's 70/10/20."""
+    from training.splits import split_indices
+
+    test = np.array(
+        [i for i, im in enumerate(dataset.images) if is_gold_test(im.sha256)], dtype=np.int64
+    )
+    rest = np.array(
+        [i for i, im in enumerate(dataset.images) if not is_gold_test(im.sha256)], dtype=np.int64
+    )
+    strata = (
+        dataset.targets[rest] if not dataset.multi_label else dataset.targets[rest].argmax(axis=1)
+    )
+    inner = split_indices(strata, fractions=(0.875, 0.125, 0.0), seed=seed)
+    return rest[inner.train], rest[inner.val], test
+
+
+def training_execute(*, run_id: int) -> TrainingRun | None:
+    """Run a queued training run to the end: a new model version, activated when it is not
+    worse than the active one on the same gold test images."""
+    claimed = TrainingRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return None  # gone, or another worker has it
+    run = TrainingRun.objects.select_related("taxonomy").get(pk=run_id)
+    try:
+        version = _train(run)
+    except Exception as exc:
+        logger.exception("training run %s failed", run.pk)
+        run.status = RunStatus.FAILED
+        run.message = (
+            f"{type(exc).__name__}: {exc}"[:2000]
+            if not isinstance(exc, NotEnoughData)
+            else str(exc)
+        )
+        run.finished_at = timezone.now()
+        run.save(update_fields=["status", "message", "finished_at"])
+        return run
+    run.message = training_finish_promotion(model_version=version, user=run.requested_by)
+    run.status = RunStatus.SUCCEEDED
+    run.model_version = version
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "model_version", "finished_at", "message"])
+    return run
+
+
+def _train(run: TrainingRun) -> ModelVersion:
+    from training.embedding_store import embeddings_ensure
+
+    taxonomy = run.taxonomy
+    dataset = verified_dataset(taxonomy)
+    started = time.monotonic()
+    if run.mode == ModelMode.HEAD:
+        embedded = embeddings_ensure(dataset.images, run.backbone)
+        keep = [i for i, image in enumerate(dataset.images) if image.pk in embedded.vectors]
+        dataset = Dataset(
+            images=[dataset.images[i] for i in keep],
+            targets=dataset.targets[keep],
+            class_labels=dataset.class_labels,
+            class_names=dataset.class_names,
+            multi_label=dataset.multi_label,
+        )
+        inputs = np.stack([embedded.vectors[image.pk] for image in dataset.images])
+    else:
+        inputs = _pixels(dataset, run.backbone)
+    train_idx, val_idx, test_idx = gold_split(dataset)
+    if len(val_idx) == 0 or len(test_idx) == 0:
+        raise NotEnoughData(
+            f"{taxonomy.name} has too few verified images to hold out validation and test images "
+            f"({len(dataset.images)} in all)."
+        )
+    y = dataset.targets
+    n_classes = len(dataset.class_labels)
+    progress = lambda epoch, logs: _report_epoch(run, epoch, logs)  # noqa: E731
+    if run.mode == ModelMode.HEAD:
+        from training.head_training import train_head
+
+        trained = train_head(
+            inputs[train_idx],
+            y[train_idx],
+            inputs[val_idx],
+            y[val_idx],
+            n_classes=n_classes,
+            multi_label=dataset.multi_label,
+            max_epochs=run.max_epochs,
+            progress=progress,
+        )
+        model, logits_model = trained.model, trained.logits_model
+    else:
+        from training.finetune import finetune
+
+        trained = finetune(
+            backbone=run.backbone,
+            input_size=inputs.shape[1],
+            X_train=inputs[train_idx],
+            y_train=y[train_idx],
+            X_val=inputs[val_idx],
+            y_val=y[val_idx],
+            n_classes=n_classes,
+            multi_label=dataset.multi_label,
+            max_epochs=run.max_epochs,
+            progress=progress,
+        )
+        model, logits_model = trained.model, trained.logits_model
+    seconds = time.monotonic() - started
+
+    metrics, heldout = _measure(logits_model, inputs, y, val_idx, test_idx, dataset)
+    metrics["training"] = {
+        "seconds": round(seconds, 2),
+        "epochs": trained.epochs_run,
+        "best_epoch": trained.best_epoch,
+        "decay_epochs": trained.decay_epochs,
+        "n_train": len(train_idx),
+        "n_val": len(val_idx),
+        "n_test": len(test_idx),
+    }
+    policy = policy_compute(
+        heldout,
+        dataset.class_labels,
+        target=taxonomy.auto_accept_target,
+        multi_label=dataset.multi_label,
+    )
+    temperature = metrics["temperature"]
+    return _store_version(
+        run,
+        dataset,
+        model,
+        metrics,
+        temperature,
+        policy=policy,
+        heldout=heldout,
+        input_size=_input_size(run, inputs),
+    )
+
+
+def _measure(logits_model, inputs, y, val_idx, test_idx, dataset: Dataset):
+    """Fit the temperature on the validation images, then measure on the gold test images.
+    Returns (metrics, calibrated held-out probabilities for the policy)."""
+    from training.calibration import apply_temperature, fit_temperature
+    from training.evaluation import evaluate
+    from training.runtime import run_model
+
+    multi_label = dataset.multi_label
+    val_logits = np.asarray(run_model(logits_model, inputs[val_idx]))
+    temperature = fit_temperature(val_logits, y[val_idx], multi_label=multi_label)
+    test_logits = np.asarray(run_model(logits_model, inputs[test_idx]))
+    val_proba = apply_temperature(val_logits, temperature, multi_label=multi_label)
+    test_proba = apply_temperature(test_logits, temperature, multi_label=multi_label)
+    metrics = evaluate(
+        y[test_idx], test_proba, class_names=dataset.class_names, multi_label=multi_label
+    )
+    metrics["temperature"] = float(temperature)
+    heldout = {
+        "val": {"proba": np.round(val_proba, 5).tolist(), "y": y[val_idx].tolist()},
+        "test": {"proba": np.round(test_proba, 5).tolist(), "y": y[test_idx].tolist()},
+    }
+    return metrics, heldout
+
+
+def _input_size(run: TrainingRun, inputs: np.ndarray) -> int:
+    from training.runtime import input_size_for
+
+    return int(inputs.shape[1]) if run.mode == ModelMode.FINETUNE else input_size_for(run.backbone)
+
+
+def _pixels(dataset: Dataset, backbone: str) -> np.ndarray:
+    from training.embedding_store import load_pixels
+    from training.runtime import input_size_for
+
+    size = input_size_for(backbone)
+    return np.stack([load_pixels(image, size) for image in dataset.images])
+
+
+def _store_version(
+    run, dataset, model, metrics, temperature, *, policy: dict, heldout: dict, input_size: int
+) -> ModelVersion:
+    from training.artifacts import save_artifact
+
+    taxonomy = run.taxonomy
+    number = (
+        ModelVersion.objects.filter(taxonomy=taxonomy).aggregate(n=Max("number"))["n"] or 0
+    ) + 1
+    config = {
+        "backbone": run.backbone,
+        "input_size": input_size,
+        "mode": run.mode,
+        "taxonomy_id": taxonomy.pk,
+        "taxonomy_version": taxonomy.version,
+        "class_labels": dataset.class_labels,
+        "class_names": dataset.class_names,
+        "multi_label": dataset.multi_label,
+        "temperature": float(temperature),
+        "n_train": metrics["training"]["n_train"],
+        "metrics": metrics,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / "version.taxmodel"
+        sha256 = save_artifact(local, model, config)
+        # A new key every time: an artifact, once written, is never overwritten.
+        name = f"models/{taxonomy.pk}/v{number}-{uuid.uuid4().hex[:12]}.taxmodel"
+        with open(local, "rb") as handle:
+            stored = default_storage.save(name, File(handle, name=name))
+    return ModelVersion.objects.create(
+        taxonomy=taxonomy,
+        number=number,
+        backbone=run.backbone,
+        mode=run.mode,
+        input_size=input_size,
+        taxonomy_version=taxonomy.version,
+        artifact=stored,
+        artifact_sha256=sha256,
+        class_labels=dataset.class_labels,
+        metrics=metrics,
+        policy=policy,
+        heldout=heldout,
+        n_train=metrics["training"]["n_train"],
+        created_by=run.requested_by,
+    )
+
+
+def training_finish_promotion(*, model_version: ModelVersion, user=None) -> str:
+    """After training: activate when not worse than the active version on gold images."""
+    from training.services.versions import ActivationRefused, model_activate
+
+    try:
+        model_activate(model_version=model_version, user=user, note="after training")
+    except ActivationRefused as exc:
+        return str(exc)
+    return f"v{model_version.number} is now active."

@@ -1,0 +1,97 @@
+"""Activation and rollback: moving the pointer that says which version serves a taxonomy."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from labelling.models import Taxonomy
+from training.models import ActiveModel, ModelActivation, ModelVersion
+
+
+class ActivationRefused(Exception):
+    """The version may not serve: its artifact is unreadable, or it did worse."""
+
+
+def active_version(taxonomy: Taxonomy) -> ModelVersion | None:
+    pointer = ActiveModel.objects.filter(taxonomy=taxonomy).select_related("model_version").first()
+    return pointer.model_version if pointer else None
+
+
+def _verify_artifact(model_version: ModelVersion) -> None:
+    # A half-written or tampered artifact must never serve: load it before the pointer moves.
+    from training.artifacts import ArtifactError
+    from training.runtime import load_model_version
+
+    try:
+        load_model_version(model_version)
+    except (ArtifactError, OSError, ValueError) as exc:
+        raise ActivationRefused(f"{model_version} cannot be loaded: {exc}") from exc
+
+
+def model_activate(
+    *,
+    model_version: ModelVersion,
+    user=None,
+    force: bool = False,
+    is_rollback: bool = False,
+    note: str = "",
+) -> ModelActivation:
+    """Point the taxonomy at ``model_version``. Unless forced (or rolling back), it must do
+    at least as well as the active version on the same gold test images."""
+    _verify_artifact(model_version)
+    if not force and not is_rollback:
+        from training.services.evaluation import compare_on_gold
+
+        comparison = compare_on_gold(candidate=model_version)
+        if comparison is not None and not comparison.candidate_not_worse:
+            raise ActivationRefused(
+                f"{model_version} is worse than the active version on the same "
+                f"{comparison.n} gold test images (top-1 {comparison.candidate_top1:.3f} vs "
+                f"{comparison.active_top1:.3f}); force it to activate anyway."
+            )
+    with transaction.atomic():
+        taxonomy = Taxonomy.objects.select_for_update().get(pk=model_version.taxonomy_id)
+        pointer = ActiveModel.objects.filter(taxonomy=taxonomy).first()
+        previous = pointer.model_version if pointer else None
+        if previous == model_version:
+            # Already serving: no pointer move, so no history row that a rollback would
+            # mistake for a step.
+            return ModelActivation.objects.filter(model_version=model_version).first()
+        if pointer is None:
+            ActiveModel.objects.create(taxonomy=taxonomy, model_version=model_version)
+        else:
+            pointer.model_version = model_version
+            pointer.save(update_fields=["model_version", "updated_at"])
+        return ModelActivation.objects.create(
+            taxonomy=taxonomy,
+            model_version=model_version,
+            previous=previous,
+            activated_by=user,
+            forced=force,
+            is_rollback=is_rollback,
+            note=note[:300],
+        )
+
+
+def model_rollback(*, taxonomy: Taxonomy, user=None) -> ModelActivation:
+    """Move the pointer back to the version that served before the current one. Repeated
+    rollbacks walk further back through the activation history."""
+    current = active_version(taxonomy)
+    if current is None:
+        raise ActivationRefused(f"{taxonomy} has no active model to roll back.")
+    activated = (
+        ModelActivation.objects.filter(taxonomy=taxonomy, model_version=current, is_rollback=False)
+        .exclude(previous=current)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if activated is None or activated.previous is None:
+        raise ActivationRefused(
+            f"{current} was the first version of {taxonomy}: nothing to roll back to."
+        )
+    return model_activate(
+        model_version=activated.previous,
+        user=user,
+        is_rollback=True,
+        note=f"rolled back from v{current.number}",
+    )

@@ -1,0 +1,40 @@
+"""Celery tasks of the training app: they take ids, load rows, call one service.
+
+No TensorFlow at import time (see taxonomy_site.celery): the services import it inside the
+worker child that runs them.
+"""
+
+from celery import shared_task
+
+from training.models import ModelVersion
+
+
+@shared_task(
+    name="training.train",
+    queue="training",
+    acks_late=True,
+    # A training run may take hours on a CPU; these limits replace Celery's defaults, and
+    # the broker's visibility timeout (settings) outlasts them.
+    soft_time_limit=5 * 3600,
+    time_limit=5 * 3600 + 300,
+)
+def train(run_id: int) -> None:
+    from training.services.training import training_execute
+
+    training_execute(run_id=run_id)
+
+
+@shared_task(name="training.predict", queue="ingest", acks_late=True)
+def predict(image_ids: list[int], top_n: int | None = None) -> None:
+    from training.services.prediction import images_predict
+
+    images_predict(image_ids=image_ids, top_n=top_n, decide=False)
+
+
+@shared_task(name="training.evaluate", queue="training", acks_late=True)
+def evaluate(model_version_id: int) -> None:
+    from training.services.evaluation import model_evaluate
+
+    version = ModelVersion.objects.filter(pk=model_version_id).first()
+    if version is not None:
+        model_evaluate(model_version=version)
