@@ -234,12 +234,15 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 30)
 # Images left in processing this long (a worker killed mid-task) are queued again.
 INGEST_STUCK_AFTER_MINUTES = env_int("INGEST_STUCK_AFTER_MINUTES", 30)
+# A training run with no progress (no finished epoch) for this long lost its worker.
+TRAINING_STALE_AFTER_MINUTES = env_int("TRAINING_STALE_AFTER_MINUTES", 90)
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {
         "task": "labelling.worker_heartbeat",
         "schedule": CELERY_WORKER_HEARTBEAT_SECONDS,
     },
     "sweep-stuck-images": {"task": "labelling.sweep_stuck_images", "schedule": 300},
+    "sweep-stale-training-runs": {"task": "training.sweep_stale_runs", "schedule": 300},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 

@@ -124,6 +124,9 @@ class TrainingRun(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Touched at the start and after every epoch; a running run that stops touching it had
+    # its worker killed, and the sweeper fails it so that the taxonomy can train again.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

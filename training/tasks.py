@@ -24,6 +24,17 @@ def train(run_id: int) -> None:
     training_execute(run_id=run_id)
 
 
+@shared_task(name="training.sweep_stale_runs", queue="ingest", ignore_result=True)
+def sweep_stale_runs() -> None:
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    from training.services.training import training_sweep_stale
+
+    training_sweep_stale(stale_after=timedelta(minutes=settings.TRAINING_STALE_AFTER_MINUTES))
+
+
 @shared_task(name="training.predict", queue="ingest", acks_late=True)
 def predict(image_ids: list[int], top_n: int | None = None) -> None:
     from training.services.prediction import images_predict

@@ -208,3 +208,33 @@ def test_the_management_commands_train_evaluate_activate_and_roll_back(library, 
     call_command("evaluate", "--sector", library.sector.slug)
     out = capsys.readouterr().out
     assert "Trained v1" in out and "gold test images" in out
+
+
+def test_a_run_whose_worker_died_is_failed_by_the_sweeper_and_training_can_start_again(world):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from training.tasks import sweep_stale_runs
+
+    run = training_request(taxonomy=world.taxonomy)
+    long_ago = timezone.now() - timedelta(hours=3)
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.RUNNING, started_at=long_ago, heartbeat_at=long_ago
+    )
+    with pytest.raises(TrainingAlreadyRunning):
+        training_request(taxonomy=world.taxonomy)
+
+    sweep_stale_runs()
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert "worker stopped" in run.message
+    assert training_request(taxonomy=world.taxonomy).status == RunStatus.QUEUED
+
+
+def test_a_redelivered_task_does_not_run_a_claimed_run_twice(library):
+    run = training_request(taxonomy=library.taxonomy)
+    TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
+    assert training_execute(run_id=run.pk) is None
+    assert not ModelVersion.objects.exists()

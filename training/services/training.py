@@ -6,6 +6,7 @@ import logging
 import tempfile
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,8 @@ def _report_epoch(run: TrainingRun, epoch: int, logs: dict) -> None:
     entry = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items() if np.isscalar(v)}}
     run.history = [*run.history, entry]
     run.epoch = epoch + 1
-    run.save(update_fields=["history", "epoch"])
+    run.heartbeat_at = timezone.now()
+    run.save(update_fields=["history", "epoch", "heartbeat_at"])
 
 
 def gold_split(dataset: Dataset, *, seed: int = 0):
@@ -94,8 +96,9 @@ def gold_split(dataset: Dataset, *, seed: int = 0):
 def training_execute(*, run_id: int) -> TrainingRun | None:
     """Run a queued training run to the end: a new model version, activated when it is not
     worse than the active one on the same gold test images."""
+    now = timezone.now()
     claimed = TrainingRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, started_at=timezone.now()
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now
     )
     if not claimed:
         return None  # gone, or another worker has it
@@ -304,3 +307,23 @@ def training_finish_promotion(*, model_version: ModelVersion, user=None) -> str:
     except ActivationRefused as exc:
         return str(exc)
     return f"v{model_version.number} is now active."
+
+
+def training_sweep_stale(*, stale_after: timedelta) -> list[int]:
+    """Fail runs whose worker died (killed, restarted, out of memory): they stay RUNNING
+    with no heartbeat, and single flight would otherwise block the taxonomy for good."""
+    cutoff = timezone.now() - stale_after
+    stale = list(
+        TrainingRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )
+    )
+    TrainingRun.objects.filter(pk__in=stale, status=RunStatus.RUNNING).update(
+        status=RunStatus.FAILED,
+        finished_at=timezone.now(),
+        message=(
+            "The worker stopped during this run (killed or restarted) and it made no progress "
+            f"for {int(stale_after.total_seconds() // 60)} minutes; start the training again."
+        ),
+    )
+    return stale
