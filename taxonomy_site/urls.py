@@ -8,5 +8,6 @@ urlpatterns = [
     path("api/v1/", include("labelling.api.urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("models/", include("training.urls")),
     path("", include("labelling.urls")),
 ]

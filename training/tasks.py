@@ -36,10 +36,17 @@ def sweep_stale_runs() -> None:
 
 
 @shared_task(name="training.predict", queue="ingest", acks_late=True)
-def predict(image_ids: list[int], top_n: int | None = None) -> None:
+def predict(
+    image_ids: list[int], top_n: int | None = None, model_version_id: int | None = None
+) -> None:
     from training.services.prediction import images_predict
 
-    images_predict(image_ids=image_ids, top_n=top_n, decide=False)
+    version = None
+    if model_version_id is not None:
+        version = ModelVersion.objects.filter(pk=model_version_id).first()
+        if version is None:
+            return  # the version is gone: nothing to answer with
+    images_predict(image_ids=image_ids, top_n=top_n, decide=False, model_version=version)
 
 
 @shared_task(name="training.evaluate", queue="training", acks_late=True)

@@ -2,10 +2,12 @@
 client is resolved once, from the URL, and every query starts from it."""
 
 from labelling.api import catalogue, library, review, uploads
+from training import api as training_api
 
 urlpatterns = [
     *catalogue.urlpatterns,
     *library.urlpatterns,
     *uploads.urlpatterns,
     *review.urlpatterns,
+    *training_api.urlpatterns,
 ]

@@ -78,12 +78,23 @@ def ranked_labels(row: np.ndarray, class_labels: list[int], top_n: int) -> list[
     return [{"label": int(class_labels[i]), "probability": round(float(row[i]), 6)} for i in order]
 
 
-def images_predict(*, image_ids, top_n: int | None = None, decide: bool = True) -> PredictOutcome:
+# Predictions store this many ranked labels whatever was asked, so that a later request for
+# more (up to the API's 20) is answered from the stored row.
+STORED_RANKING = 20
+
+
+def images_predict(
+    *,
+    image_ids,
+    top_n: int | None = None,
+    decide: bool = True,
+    model_version: ModelVersion | None = None,
+) -> PredictOutcome:
     """Predict images with their taxonomy's active model, once per (image, version).
 
     With ``decide``, images being ingested (status processing) move on: auto-tagged when the
     policy accepts, else to review; images the model cannot read become failed."""
-    top_n = top_n or settings.PREDICTION_TOP_N
+    top_n = max(top_n or settings.PREDICTION_TOP_N, STORED_RANKING)
     outcome = PredictOutcome()
     images = list(
         Image.objects.filter(pk__in=list(image_ids)).select_related("client", "client__sector")
@@ -91,18 +102,31 @@ def images_predict(*, image_ids, top_n: int | None = None, decide: bool = True) 
     by_version: dict[int, tuple[ModelVersion, list[Image]]] = {}
     for image in images:
         taxonomy = image.client.taxonomy
-        version = active_version(taxonomy) if taxonomy else None
+        if model_version is not None:  # a prediction job pinned the version it asked
+            version = (
+                model_version if taxonomy and taxonomy.pk == model_version.taxonomy_id else None
+            )
+        else:
+            version = active_version(taxonomy) if taxonomy else None
         if version is None:
             outcome.no_model.append(image.pk)
             continue
         by_version.setdefault(version.pk, (version, []))[1].append(image)
     for version, group in by_version.values():
-        done = set(
+        stored = dict(
             Prediction.objects.filter(model_version=version, image__in=group).values_list(
-                "image_id", flat=True
+                "image_id", "ranked"
             )
         )
+        done = set(stored)
         outcome.skipped.extend(sorted(done))
+        if decide:
+            # Predicted but not decided yet (asked for by a prediction job before ingestion
+            # got to it, or a worker died in between): decide from the stored prediction,
+            # rather than leave it for review whatever the policy says.
+            for image in group:
+                if stored.get(image.pk):
+                    _decide(image, version, stored[image.pk])
         todo = [image for image in group if image.pk not in done]
         if not todo:
             continue

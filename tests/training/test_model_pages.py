@@ -1,0 +1,388 @@
+"""The model pages of a client's admins: versions, one version, two compared; train (single
+flight), the progress endpoint, activate (force when refused), roll back, the auto-accept
+target. Owner, member and outsider on each; one test runs the real services end to end."""
+
+import re
+
+import pytest
+from django.contrib.messages import get_messages
+from django.test import Client as BrowserClient
+from django.urls import reverse
+
+from labelling.models import Taxonomy
+from tests import factories
+from tests.training.builders import finished_run, make_version, verified_library
+from training import runtime, tasks
+from training import views as model_views
+from training.models import ActiveModel, ModelActivation, ModelVersion, RunStatus, TrainingRun
+from training.services import evaluation, versions
+from training.services.evaluation import Comparison
+from training.services.training import training_execute, training_request
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def queued_runs(monkeypatch):
+    ids: list[int] = []
+    monkeypatch.setattr(tasks.train, "delay", ids.append)
+    return ids
+
+
+@pytest.fixture
+def no_artifacts(monkeypatch):
+    monkeypatch.setattr(versions, "_verify_artifact", lambda version: None)
+
+
+@pytest.fixture
+def gold(monkeypatch):
+    class Gold:
+        result = None
+
+    monkeypatch.setattr(evaluation, "compare_on_gold", lambda *, candidate: Gold.result)
+    return Gold
+
+
+@pytest.fixture
+def other(db):
+    """Another sector's taxonomy, version, run and admin."""
+    sector = factories.SectorFactory(name="Retail", slug="retail")
+    taxonomy = factories.TaxonomyFactory(sector=sector, name="Products")
+    labels = [factories.LabelFactory(taxonomy=taxonomy, key=k) for k in ("shoe", "hat")]
+    client = factories.ClientFactory(name="Gamma Shop", slug="gamma", sector=sector)
+    admin = factories.UserFactory(username="olga")
+    factories.MembershipFactory(user=admin, client=client, role="admin")
+    version = make_version(taxonomy, labels=labels, active=True)
+    run = finished_run(version)
+    return type("Other", (), {"admin": admin, "version": version, "run": run})
+
+
+def two_labels(world):
+    return [world.labels.smiling, world.labels.building]
+
+
+def as_user(user, *, csrf=False) -> BrowserClient:
+    browser = BrowserClient(enforce_csrf_checks=csrf)
+    browser.force_login(user)
+    return browser
+
+
+def flash(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+# --- Who sees what ------------------------------------------------------------------------------
+
+
+def test_the_owner_sees_the_versions_with_their_figures(world):
+    v1 = make_version(world.taxonomy, labels=two_labels(world), accuracy=0.8, active=True)
+    make_version(world.taxonomy, labels=two_labels(world), accuracy=0.95, seed=3)
+    response = as_user(world.owner).get(reverse("models"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-version="2"' in html and 'data-version="1" class="active-row"' in html
+    top1 = v1.metrics["top1_accuracy"]
+    assert f"{top1['value'] * 100:.1f}%" in html
+    assert f"{top1['ci95_low'] * 100:.0f}%–{top1['ci95_high'] * 100:.0f}%" in html
+    assert "efficientnet_lite0" in html and "Head on stored embeddings" in html
+    assert 'name="csrfmiddlewaretoken"' in html  # train and rollback are CSRF-protected forms
+
+
+@pytest.mark.parametrize("persona", ["librarian", "reviewer"])
+def test_other_roles_get_403_on_every_page(world, persona, queued_runs):
+    version = make_version(world.taxonomy, labels=two_labels(world), active=True)
+    run = finished_run(version)
+    browser = as_user(getattr(world, persona))
+    for url in (
+        reverse("models"),
+        reverse("model-version", args=[version.pk]),
+        reverse("models-run-progress", args=[run.pk]),
+        f"{reverse('models-compare')}?a={version.pk}&b={version.pk}",
+    ):
+        assert browser.get(url).status_code == 403, url
+    for url in (
+        reverse("models-train"),
+        reverse("models-rollback"),
+        reverse("models-target"),
+        reverse("model-version-activate", args=[version.pk]),
+    ):
+        assert browser.post(url, {"target": "0.9", "force": "on"}).status_code == 403, url
+    assert queued_runs == [] and TrainingRun.objects.count() == 1
+
+
+def test_anything_of_another_sector_is_404(world, other, queued_runs):
+    make_version(world.taxonomy, labels=two_labels(world), active=True)
+    browser = as_user(world.owner)
+    assert browser.get(reverse("model-version", args=[other.version.pk])).status_code == 404
+    assert browser.get(reverse("models-run-progress", args=[other.run.pk])).status_code == 404
+    url = f"{reverse('models-compare')}?a={other.version.pk}&b={other.version.pk}"
+    assert browser.get(url).status_code == 404
+    activate = reverse("model-version-activate", args=[other.version.pk])
+    assert browser.post(activate, {"force": "on"}).status_code == 404
+    assert ActiveModel.objects.filter(model_version=other.version).exists()
+
+
+def test_an_admin_of_another_sector_sees_only_their_own_models(world, other):
+    mine = make_version(world.taxonomy, labels=two_labels(world), active=True)
+    browser = as_user(other.admin)
+    listing = browser.get(reverse("models")).content.decode()
+    assert "Retail" in listing and "Universities" not in listing
+    assert browser.get(reverse("model-version", args=[mine.pk])).status_code == 404
+
+
+def test_an_admin_of_another_client_of_the_sector_shares_its_models(world):
+    # Models are the sector's: client B's admin manages the same versions.
+    version = make_version(world.taxonomy, labels=two_labels(world), active=True)
+    response = as_user(world.outsider).get(reverse("model-version", args=[version.pk]))
+    assert response.status_code == 200
+
+
+def test_anonymous_is_sent_to_log_in_and_a_user_without_a_client_gets_404(world):
+    response = BrowserClient().get(reverse("models"))
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    assert as_user(factories.UserFactory()).get(reverse("models")).status_code == 404
+
+
+# --- One version ---------------------------------------------------------------------------------
+
+
+def test_a_version_page_shows_its_classes_matrix_curve_and_policy(world):
+    factories.ClientLabelNameFactory(
+        client=world.client_a, label=world.labels.smiling, name="Happy students"
+    )
+    version = make_version(world.taxonomy, labels=two_labels(world), active=True)
+    finished_run(version, epochs=6)
+    html = as_user(world.owner).get(reverse("model-version", args=[version.pk])).content.decode()
+    per_class = re.search(r'<table class="models-table" id="per-class">.*?</table>', html, re.S)
+    assert "Happy students" in per_class.group(0) and "building" in per_class.group(0)
+    matrix = version.metrics["confusion_matrix"]
+    confusion = re.search(r'id="confusion">.*?</table>', html, re.S).group(0)
+    assert confusion.count('class="num hit"') == 2
+    assert f">{matrix[0][0]}<" in confusion
+    assert html.count("<polyline") == 2 and "validation loss" in html
+    test = version.policy["test"]
+    assert f"{test['coverage'] * 100:.1f}%" in html
+    assert f"{test['precision'] * 100:.1f}%" in html
+    low, high = test["precision_ci95"]
+    assert f"95% CI {low * 100:.1f}%–{high * 100:.1f}%" in html
+    assert 'id="target-form"' in html and 'value="0.95"' in html
+    assert 'id="activate-form"' not in html  # already active
+
+
+def test_a_version_without_history_or_policy_still_shows(world):
+    version = make_version(world.taxonomy, labels=two_labels(world))
+    ModelVersion.objects.filter(pk=version.pk).update(policy={}, metrics={})
+    response = as_user(world.owner).get(reverse("model-version", args=[version.pk]))
+    assert response.status_code == 200
+    assert (
+        b"No training history" in response.content and b"no auto-accept policy" in response.content
+    )
+
+
+# --- Training ------------------------------------------------------------------------------------
+
+
+def test_an_admin_starts_training_and_a_second_is_refused_with_a_message(
+    world, queued_runs, django_capture_on_commit_callbacks
+):
+    browser = as_user(world.owner)
+    data = {"mode": "head", "backbone": "efficientnet_lite0"}
+    with django_capture_on_commit_callbacks(execute=True):
+        first = browser.post(reverse("models-train"), data)
+    assert first.status_code == 302
+    run = TrainingRun.objects.get()
+    assert run.requested_by == world.owner and queued_runs == [run.pk]
+    second = browser.post(reverse("models-train"), {**data, "mode": "finetune"}, follow=True)
+    assert any("already queued" in m for m in flash(second))
+    assert TrainingRun.objects.count() == 1
+    page = second.content.decode()
+    assert 'id="run-progress" data-status="queued"' in page
+
+
+def test_the_train_form_answers_json_to_the_page_script(world, queued_runs):
+    browser = as_user(world.owner)
+    data = {"mode": "head", "backbone": "efficientnet_lite0"}
+    started = browser.post(reverse("models-train"), data, HTTP_ACCEPT="application/json")
+    assert started.status_code == 202
+    run = started.json()["run"]
+    assert run["status"] == "queued" and run["percent"] == 0
+    assert run["progress_url"] == reverse("models-run-progress", args=[run["id"]])
+    refused = browser.post(reverse("models-train"), data, HTTP_ACCEPT="application/json")
+    assert refused.status_code == 409 and "already queued" in refused.json()["detail"]
+    bad = browser.post(
+        reverse("models-train"), {**data, "backbone": "nope"}, HTTP_ACCEPT="application/json"
+    )
+    assert bad.status_code == 400
+
+
+def test_the_train_form_needs_its_csrf_token(world, queued_runs):
+    response = as_user(world.owner, csrf=True).post(reverse("models-train"), {"mode": "head"})
+    assert response.status_code == 403
+    assert TrainingRun.objects.count() == 0
+
+
+def test_the_progress_endpoint_follows_a_run(world):
+    run = TrainingRun.objects.create(
+        taxonomy=world.taxonomy, backbone="efficientnet_lite0", max_epochs=200
+    )
+    browser = as_user(world.owner)
+    url = reverse("models-run-progress", args=[run.pk])
+    assert browser.get(url).json()["status"] == "queued"
+    TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, epoch=50)
+    running = browser.get(url).json()
+    assert (running["status"], running["epoch"], running["max_epochs"]) == ("running", 50, 200)
+    assert running["percent"] == 25 and running["finished"] is False
+    version = make_version(world.taxonomy, labels=two_labels(world), active=True)
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.SUCCEEDED, model_version=version, message="v1 is now active."
+    )
+    done = browser.get(url).json()
+    assert done["percent"] == 100 and done["finished"] is True
+    assert done["version"] == {"number": 1, "url": reverse("model-version", args=[version.pk])}
+    assert done["message"] == "v1 is now active."
+
+
+# --- Activate, roll back, target -----------------------------------------------------------------
+
+
+def test_a_refused_activation_offers_to_force_it(world, no_artifacts, gold):
+    make_version(world.taxonomy, labels=two_labels(world), active=True)
+    v2 = make_version(world.taxonomy, labels=two_labels(world))
+    gold.result = Comparison(n=20, candidate_top1=0.6, active_top1=0.85)
+    browser = as_user(world.owner)
+    url = reverse("model-version-activate", args=[v2.pk])
+    refused = browser.post(url)
+    assert refused.status_code == 409
+    html = refused.content.decode()
+    assert "worse than the active version" in html and 'id="force-button"' in html
+    assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version != v2
+    forced = browser.post(url, {"force": "on"})
+    assert forced.status_code == 302
+    assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version == v2
+    assert ModelActivation.objects.filter(model_version=v2, forced=True).exists()
+
+
+def test_an_unloadable_version_is_refused_without_a_force_button(world):
+    make_version(world.taxonomy, labels=two_labels(world), active=True)
+    v2 = make_version(world.taxonomy, labels=two_labels(world))  # no file behind it
+    refused = as_user(world.owner).post(reverse("model-version-activate", args=[v2.pk]))
+    assert refused.status_code == 409
+    html = refused.content.decode()
+    assert "cannot be loaded" in html and 'id="force-button"' not in html
+
+
+def test_an_admin_rolls_back_and_is_told_when_there_is_nowhere_to_go(world, no_artifacts):
+    v1 = make_version(world.taxonomy, labels=two_labels(world), active=True)
+    v2 = make_version(world.taxonomy, labels=two_labels(world))
+    versions.model_activate(model_version=v2, force=True)
+    browser = as_user(world.owner)
+    back = browser.post(reverse("models-rollback"), follow=True)
+    assert any("v1 is the active model again" in m for m in flash(back))
+    assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version == v1
+    nowhere = browser.post(reverse("models-rollback"), follow=True)
+    assert any("nothing to roll back" in m for m in flash(nowhere))
+
+
+def test_a_new_target_is_saved_and_rechooses_the_active_thresholds(world):
+    version = make_version(world.taxonomy, labels=two_labels(world), active=True, accuracy=0.85)
+    before = version.policy
+    response = as_user(world.owner).post(
+        reverse("models-target"), {"target": "0.7", "version": version.pk}
+    )
+    assert response["Location"] == reverse("model-version", args=[version.pk])
+    world.taxonomy.refresh_from_db()
+    version.refresh_from_db()
+    assert world.taxonomy.auto_accept_target == 0.7
+    assert version.policy["target_precision"] == 0.7
+    assert version.policy["test"]["coverage"] >= before["test"]["coverage"]
+
+
+@pytest.mark.parametrize("target", ["0.3", "1.5", "many"])
+def test_a_target_out_of_range_changes_nothing(world, target):
+    version = make_version(world.taxonomy, labels=two_labels(world), active=True)
+    response = as_user(world.owner).post(reverse("models-target"), {"target": target}, follow=True)
+    assert any("not changed" in m for m in flash(response))
+    assert Taxonomy.objects.get(pk=world.taxonomy.pk).auto_accept_target == 0.95
+    version.refresh_from_db()
+    assert version.policy["target_precision"] == 0.95
+
+
+# --- Compare -------------------------------------------------------------------------------------
+
+
+def test_two_versions_side_by_side_and_on_the_same_gold_images(world, monkeypatch):
+    v1 = make_version(world.taxonomy, labels=two_labels(world), accuracy=0.7, active=True)
+    v2 = make_version(world.taxonomy, labels=two_labels(world), accuracy=0.95, seed=5)
+    browser = as_user(world.owner)
+    url = f"{reverse('models-compare')}?a={v1.pk}&b={v2.pk}"
+    html = browser.get(url).content.decode()
+    table = re.search(r'id="comparison">.*?</table>', html, re.S).group(0)
+    for v in (v1, v2):
+        assert f"{v.metrics['top1_accuracy']['value'] * 100:.1f}%" in table
+    assert 'class="num better"' in table and 'id="gold-button"' in html
+
+    asked = []
+    monkeypatch.setattr(
+        model_views,
+        "gold_head_to_head",
+        lambda a, b: asked.append((a.pk, b.pk)) or {"n": 24, "a": 0.75, "b": 0.875},
+    )
+    gold = browser.get(url + "&gold=1").content.decode()
+    assert asked == [(v1.pk, v2.pk)]
+    assert "On the same 24 gold test images" in gold and "87.5%" in gold
+    assert "v2 does better" in gold
+
+
+def test_a_version_that_cannot_be_loaded_is_reported_on_the_gold_comparison(world):
+    v1 = make_version(world.taxonomy, labels=two_labels(world), active=True)
+    v2 = make_version(world.taxonomy, labels=two_labels(world))  # no files behind them
+    verified_library(world, n=20)
+    url = f"{reverse('models-compare')}?a={v1.pk}&b={v2.pk}&gold=1"
+    response = as_user(world.owner).get(url)
+    assert response.status_code == 200
+    assert b"could not both be loaded" in response.content
+
+
+def test_a_gold_comparison_without_verified_images_says_so(world):
+    v1 = make_version(world.taxonomy, labels=two_labels(world), active=True)
+    v2 = make_version(world.taxonomy, labels=two_labels(world))
+    url = f"{reverse('models-compare')}?a={v1.pk}&b={v2.pk}&gold=1"
+    assert b"no gold test images" in as_user(world.owner).get(url).content
+
+
+def test_compare_without_two_versions_goes_back_to_the_list(world):
+    response = as_user(world.owner).get(reverse("models-compare"))
+    assert response.status_code == 302 and response["Location"] == reverse("models")
+
+
+# --- End to end, with the real services and a tiny real model ------------------------------------
+
+
+def test_activate_compare_and_roll_back_with_real_models(world, settings):
+    settings.DEFAULT_BACKBONE = "efficientnet_lite0"
+    settings.BACKBONE_INPUT_SIZE = 64
+    runtime.forget_models()
+    verified_library(world)
+    run = training_execute(run_id=training_request(taxonomy=world.taxonomy).pk)
+    assert run.status == "succeeded", run.message
+    v1 = run.model_version
+    # A second version with the same weights: it ties on the gold images, so it is not worse.
+    v2 = ModelVersion.objects.get(pk=v1.pk)
+    v2.pk, v2.number = None, 2
+    v2.save()
+    browser = as_user(world.owner)
+    try:
+        page = browser.get(reverse("model-version", args=[v1.pk])).content.decode()
+        assert "<polyline" in page and 'id="per-class"' in page
+
+        activated = browser.post(reverse("model-version-activate", args=[v2.pk]), follow=True)
+        assert any("v2 is now the active model" in m for m in flash(activated))
+        assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version == v2
+
+        compared = browser.get(f"{reverse('models-compare')}?a={v1.pk}&b={v2.pk}&gold=1")
+        assert "A tie." in compared.content.decode()
+
+        browser.post(reverse("models-rollback"))
+        assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version == v1
+    finally:
+        runtime.forget_models()

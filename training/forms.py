@@ -1,0 +1,40 @@
+"""Forms of the model pages: train, compare, activate, and the auto-accept target."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+
+from training.models import ModelMode
+
+
+def backbone_choices() -> list[tuple[str, str]]:
+    from training.backbones import available_backbones  # the registry; no TensorFlow
+
+    return [(name, name) for name in available_backbones()]
+
+
+class TrainForm(forms.Form):
+    mode = forms.ChoiceField(choices=ModelMode.choices, initial=ModelMode.HEAD)
+    backbone = forms.ChoiceField()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["backbone"].choices = backbone_choices()
+        self.fields["backbone"].initial = settings.DEFAULT_BACKBONE
+
+
+class ActivateForm(forms.Form):
+    force = forms.BooleanField(
+        required=False, help_text="Activate even if it did worse on the gold test images."
+    )
+
+
+class TargetForm(forms.Form):
+    target = forms.FloatField(
+        min_value=0.5,
+        max_value=1.0,
+        label="Target precision",
+        help_text="0.50–1.00: what the model's own tags must reach on held-out images.",
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
+    )

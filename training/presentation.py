@@ -1,0 +1,153 @@
+"""What the model pages and the API show of a version: its headline figures, its per-class
+table, its confusion matrix, its auto-accept policy and its training curve, read from the
+metrics and policy stored on the row (no model is loaded)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def _headline(metrics: dict) -> dict:
+    # A multi-label version has no top-1: its exact-match (subset) accuracy stands in.
+    return metrics.get("top1_accuracy") or metrics.get("subset_accuracy") or {}
+
+
+def version_summary(version) -> dict:
+    """Top-1 (with its Wilson 95% interval), top-3, log loss, ECE and the number of gold test
+    images they were measured on; None where a figure is missing."""
+    metrics = version.metrics or {}
+    top1 = _headline(metrics)
+    top3 = metrics.get("top3_accuracy") or {}
+    has_ci = "ci95_low" in top1 and "ci95_high" in top1
+    return {
+        "top1": top1.get("value"),
+        "top1_ci95": [top1["ci95_low"], top1["ci95_high"]] if has_ci else None,
+        "top3": top3.get("value"),
+        "log_loss": metrics.get("log_loss"),
+        "ece": metrics.get("ece"),
+        "n_test": metrics.get("n"),
+    }
+
+
+def class_names(version, display_names: dict[int, str], labels: dict) -> list[dict]:
+    """One entry per output class: label id, sector key, and the client's name for it."""
+    names = []
+    for label_id in version.class_labels:
+        label = labels.get(label_id)
+        names.append(
+            {
+                "id": label_id,
+                "key": label.key if label else str(label_id),
+                "name": display_names.get(label_id, label.name if label else str(label_id)),
+            }
+        )
+    return names
+
+
+def per_class_rows(version, classes: list[dict]) -> list[dict]:
+    metrics = version.metrics or {}
+    rows = metrics.get("per_class") or metrics.get("per_label") or []
+    return [
+        {**row, "label": classes[i] if i < len(classes) else None} for i, row in enumerate(rows)
+    ]
+
+
+def confusion_rows(version, classes: list[dict]) -> list[dict]:
+    """Rows of the confusion matrix (true class), each with its cells (predicted class) and
+    whether a cell is on the diagonal; empty for multi-label versions."""
+    matrix = (version.metrics or {}).get("confusion_matrix") or []
+    return [
+        {
+            "label": classes[i] if i < len(classes) else None,
+            "cells": [{"count": count, "hit": i == j} for j, count in enumerate(row)],
+            "total": sum(row),
+        }
+        for i, row in enumerate(matrix)
+    ]
+
+
+def policy_view(version, classes: list[dict]) -> dict:
+    """The auto-accept policy as the page shows it: target, per-class thresholds with what
+    they accepted on the validation images, and coverage and precision on the gold test
+    images."""
+    policy = version.policy or {}
+    per_class = (policy.get("validation") or {}).get("per_class") or []
+    thresholds = policy.get("thresholds") or {}
+    rows = []
+    for i, label in enumerate(classes):
+        chosen = per_class[i] if i < len(per_class) else {}
+        threshold = thresholds.get(str(label["id"]))
+        rows.append(
+            {
+                "label": label,
+                "threshold": threshold,
+                "reachable": threshold is not None,
+                "precision": chosen.get("precision"),
+                "accepted": chosen.get("accepted"),
+                "predicted": chosen.get("predicted"),
+            }
+        )
+    test = policy.get("test") or {}
+    ci = test.get("precision_ci95") or [None, None]
+    return {
+        "present": bool(policy),
+        "target": policy.get("target_precision"),
+        "rows": rows,
+        "validation": policy.get("validation") or {},
+        "test": test,
+        "test_ci_low": ci[0],
+        "test_ci_high": ci[1],
+    }
+
+
+@dataclass
+class Curve:
+    name: str
+    css_class: str
+    points: str  # "x,y x,y …" for an SVG polyline
+
+
+def history_chart(history: list[dict], *, width: int = 560, height: int = 220) -> dict | None:
+    """Training and validation loss per epoch as SVG polylines, scaled into a plot area
+    inside ``width`` × ``height`` (with room for the axis labels)."""
+    entries = [entry for entry in history or [] if isinstance(entry, dict)]
+    series = {
+        key: [(e.get("epoch", i + 1), e[key]) for i, e in enumerate(entries) if key in e]
+        for key in ("loss", "val_loss")
+    }
+    values = [v for points in series.values() for _, v in points]
+    if not values:
+        return None
+    left, right, top, bottom = 48, 12, 12, 28
+    plot_w, plot_h = width - left - right, height - top - bottom
+    epochs = [epoch for points in series.values() for epoch, _ in points]
+    first, last = min(epochs), max(epochs)
+    low, high = min(values), max(values)
+    span_x = (last - first) or 1
+    span_y = (high - low) or 1.0
+
+    def xy(epoch, value):
+        x = left + (epoch - first) / span_x * plot_w
+        y = top + (high - value) / span_y * plot_h
+        return f"{x:.1f},{y:.1f}"
+
+    curves = [
+        Curve(name=name, css_class=key.replace("_", "-"), points=" ".join(xy(*p) for p in pts))
+        for key, name in (("loss", "training loss"), ("val_loss", "validation loss"))
+        if (pts := series[key])
+    ]
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": width - right,
+        "top": top,
+        "bottom": height - bottom,
+        "curves": curves,
+        "y_high": high,
+        "y_low": low,
+        "x_first": first,
+        "x_last": last,
+        "label_y": height - 8,
+        "entries": entries,
+    }

@@ -1,0 +1,358 @@
+"""The model pages of a client's admins: the versions of their sector's taxonomy, one
+version in detail, two side by side; train, activate, roll back, move the auto-accept target.
+
+Pages work on the current client (the one chosen in the switcher). Its admins manage the
+sector's models (every client of a sector shares them); another role of the client gets a
+403, and a version or run of another taxonomy is a 404 whoever asks.
+
+Training runs on the training queue; the list page polls ``run_progress`` for its progress
+bar. Activating, rolling back and comparing on the gold test images load the models here,
+in the web process (the services check artifacts and gold figures before the pointer moves).
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST, require_safe
+
+from labelling.models import Client, Label, Taxonomy
+from labelling.tenancy import CAN_MANAGE_CLIENT
+from training import presentation
+from training.artifacts import ArtifactError
+from training.forms import ActivateForm, TargetForm, TrainForm
+from training.models import ACTIVE_RUN_STATUSES, ModelActivation, ModelVersion, TrainingRun
+from training.services.auto_accept import auto_accept_target_set
+from training.services.dataset import NotEnoughData
+from training.services.training import TrainingAlreadyRunning, training_request
+from training.services.versions import (
+    ActivationRefused,
+    active_version,
+    model_activate,
+    model_rollback,
+)
+
+
+def _scope(request: HttpRequest) -> tuple[Client, Taxonomy]:
+    client, membership = request.client, request.membership
+    if client is None:
+        raise Http404("You are not a member of any client.")
+    if membership.role not in CAN_MANAGE_CLIENT:
+        raise PermissionDenied("Only the client's admins manage its sector's models.")
+    taxonomy = client.taxonomy
+    if taxonomy is None:
+        raise Http404(f"The {client.sector.name} sector has no taxonomy yet.")
+    return client, taxonomy
+
+
+def _version_or_404(taxonomy: Taxonomy, version_id) -> ModelVersion:
+    return get_object_or_404(ModelVersion.objects.filter(taxonomy=taxonomy), pk=version_id)
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def run_state(run: TrainingRun) -> dict:
+    """What the progress bar shows (the page renders it, and the poll answers it)."""
+    finished = run.status not in ACTIVE_RUN_STATUSES
+    percent = 100 if run.status == "succeeded" else round(run.progress * 100)
+    version = run.model_version
+    return {
+        "id": run.pk,
+        "status": run.status,
+        "status_display": run.get_status_display(),
+        "mode": run.mode,
+        "backbone": run.backbone,
+        "epoch": run.epoch,
+        "max_epochs": run.max_epochs,
+        "percent": percent,
+        "message": run.message,
+        "finished": finished,
+        "progress_url": reverse("models-run-progress", args=[run.pk]),
+        "version": (
+            {"number": version.number, "url": reverse("model-version", args=[version.pk])}
+            if version
+            else None
+        ),
+    }
+
+
+@login_required
+@require_safe
+def models_list(request: HttpRequest) -> HttpResponse:
+    client, taxonomy = _scope(request)
+    active = active_version(taxonomy)
+    versions = list(ModelVersion.objects.filter(taxonomy=taxonomy).order_by("-number"))
+    rows = [
+        {
+            "version": v,
+            "summary": presentation.version_summary(v),
+            "active": active is not None and v.pk == active.pk,
+        }
+        for v in versions
+    ]
+    run = TrainingRun.objects.filter(taxonomy=taxonomy).select_related("model_version").first()
+    activations = (
+        ModelActivation.objects.filter(taxonomy=taxonomy)
+        .select_related("model_version", "previous", "activated_by")
+        .order_by("-created_at", "-id")[:10]
+    )
+    context = {
+        "client": client,
+        "taxonomy": taxonomy,
+        "rows": rows,
+        "active": active,
+        "run": run_state(run) if run else None,
+        "train_form": TrainForm(),
+        "activations": activations,
+        "compare_a": versions[1].pk if len(versions) > 1 else None,
+        "compare_b": versions[0].pk if versions else None,
+        "versions": versions,
+    }
+    return render(request, "training/models.html", context)
+
+
+@login_required
+@require_POST
+def train(request: HttpRequest) -> HttpResponse:
+    _client, taxonomy = _scope(request)
+    form = TrainForm(request.POST)
+    if not form.is_valid():
+        detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        if _wants_json(request):
+            return JsonResponse({"detail": detail}, status=400)
+        messages.error(request, f"Training was not started ({detail}).")
+        return redirect("models")
+    try:
+        run = training_request(
+            taxonomy=taxonomy,
+            mode=form.cleaned_data["mode"],
+            backbone=form.cleaned_data["backbone"],
+            user=request.user,
+        )
+    except TrainingAlreadyRunning as exc:
+        if _wants_json(request):
+            return JsonResponse({"detail": str(exc)}, status=409)
+        messages.error(request, str(exc))
+        return redirect("models")
+    if _wants_json(request):
+        run.refresh_from_db()  # an eager worker may have finished it already
+        return JsonResponse({"run": run_state(run)}, status=202)
+    messages.success(request, f"Training ({run.get_mode_display().lower()}) is queued.")
+    return redirect("models")
+
+
+@login_required
+@require_safe
+def run_progress(request: HttpRequest, run_id: int) -> JsonResponse:
+    _client, taxonomy = _scope(request)
+    run = get_object_or_404(
+        TrainingRun.objects.filter(taxonomy=taxonomy).select_related("model_version"), pk=run_id
+    )
+    return JsonResponse(run_state(run))
+
+
+def _detail_context(client: Client, taxonomy: Taxonomy, version: ModelVersion) -> dict:
+    active = active_version(taxonomy)
+    labels = Label.objects.in_bulk(version.class_labels)
+    classes = presentation.class_names(version, client.display_names(), labels)
+    run = TrainingRun.objects.filter(model_version=version).order_by("-created_at").first()
+    return {
+        "client": client,
+        "taxonomy": taxonomy,
+        "version": version,
+        "active": active,
+        "is_active": active is not None and active.pk == version.pk,
+        "summary": presentation.version_summary(version),
+        "classes": classes,
+        "per_class": presentation.per_class_rows(version, classes),
+        "confusion": presentation.confusion_rows(version, classes),
+        "policy": presentation.policy_view(version, classes),
+        "chart": presentation.history_chart(run.history if run else []),
+        "training": (version.metrics or {}).get("training") or {},
+        "gold": (version.metrics or {}).get("latest_gold_evaluation"),
+        "activate_form": ActivateForm(),
+        "target_form": TargetForm(initial={"target": taxonomy.auto_accept_target}),
+    }
+
+
+@login_required
+@require_safe
+def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
+    client, taxonomy = _scope(request)
+    version = _version_or_404(taxonomy, version_id)
+    return render(
+        request, "training/version_detail.html", _detail_context(client, taxonomy, version)
+    )
+
+
+@login_required
+@require_POST
+def activate(request: HttpRequest, version_id: int) -> HttpResponse:
+    client, taxonomy = _scope(request)
+    version = _version_or_404(taxonomy, version_id)
+    form = ActivateForm(request.POST)
+    force = form.is_valid() and form.cleaned_data["force"]
+    try:
+        model_activate(
+            model_version=version, user=request.user, force=force, note="from the models page"
+        )
+    except ActivationRefused as exc:
+        # Forcing overrides the gold comparison only; an unloadable artifact (raised from
+        # the loader's error) is refused whatever the admin says.
+        forceable = not force and exc.__cause__ is None
+        context = {
+            **_detail_context(client, taxonomy, version),
+            "refused": str(exc),
+            "forceable": forceable,
+        }
+        return render(request, "training/version_detail.html", context, status=409)
+    messages.success(request, f"v{version.number} is now the active model.")
+    return redirect("model-version", version_id=version.pk)
+
+
+@login_required
+@require_POST
+def rollback(request: HttpRequest) -> HttpResponse:
+    _client, taxonomy = _scope(request)
+    try:
+        activation = model_rollback(taxonomy=taxonomy, user=request.user)
+    except ActivationRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, f"Rolled back: v{activation.model_version.number} is the active model again."
+        )
+    return redirect("models")
+
+
+@login_required
+@require_POST
+def set_target(request: HttpRequest) -> HttpResponse:
+    _client, taxonomy = _scope(request)
+    form = TargetForm(request.POST)
+    back = request.POST.get("version")
+    target_page = (
+        reverse("model-version", args=[back])
+        if back
+        and back.isdigit()
+        and ModelVersion.objects.filter(taxonomy=taxonomy, pk=back).exists()
+        else reverse("models")
+    )
+    if not form.is_valid():
+        messages.error(request, f"The target was not changed: {' '.join(form.errors['target'])}")
+        return redirect(target_page)
+    target = form.cleaned_data["target"]
+    try:
+        policy = auto_accept_target_set(taxonomy=taxonomy, target=target)
+    except ValueError as exc:
+        messages.error(request, f"The target was not changed: {exc}.")
+        return redirect(target_page)
+    bought = (policy or {}).get("test") or {}
+    if "coverage" in bought:
+        messages.success(
+            request,
+            f"Target precision {target:.2f}: the active model now tags "
+            f"{bought['coverage']:.0%} of the gold test images on its own.",
+        )
+    else:
+        messages.success(request, f"Target precision set to {target:.2f}.")
+    return redirect(target_page)
+
+
+def _comparison_rows(a: ModelVersion, b: ModelVersion) -> list[dict]:
+    def figures(v: ModelVersion) -> dict:
+        summary = presentation.version_summary(v)
+        metrics = v.metrics or {}
+        policy_test = (v.policy or {}).get("test") or {}
+        return {
+            **summary,
+            "macro_f1": metrics.get("macro_f1"),
+            "n_train": v.n_train,
+            "coverage": policy_test.get("coverage"),
+            "auto_precision": policy_test.get("precision"),
+            "seconds": (metrics.get("training") or {}).get("seconds"),
+        }
+
+    fa, fb = figures(a), figures(b)
+    spec = [
+        ("Top-1 accuracy", "top1", "percent", True),
+        ("Top-3 accuracy", "top3", "percent", True),
+        ("Macro F1", "macro_f1", "number", True),
+        ("Log loss", "log_loss", "number", False),
+        ("ECE", "ece", "number", False),
+        ("Auto-accept coverage", "coverage", "percent", True),
+        ("Auto-accept precision", "auto_precision", "percent", True),
+        ("Gold test images", "n_test", "count", None),
+        ("Training images", "n_train", "count", None),
+        ("Training time", "seconds", "seconds", None),
+    ]
+    rows = []
+    for title, key, kind, higher_is_better in spec:
+        va, vb = fa.get(key), fb.get(key)
+        better = None
+        if higher_is_better is not None and va is not None and vb is not None and va != vb:
+            better = "a" if (va > vb) == higher_is_better else "b"
+        rows.append({"title": title, "kind": kind, "a": va, "b": vb, "better": better})
+    return rows
+
+
+def gold_head_to_head(a: ModelVersion, b: ModelVersion) -> dict | None:
+    """Top-1 of both versions on the same gold test images (today's). With the active version
+    among them this is compare_on_gold, the check activation itself makes."""
+    from training.services.evaluation import compare_on_gold, gold_test_set, top1_accuracy
+
+    active = active_version(a.taxonomy)
+    if active is not None and active.pk in (a.pk, b.pk) and a.pk != b.pk:
+        candidate = b if active.pk == a.pk else a
+        comparison = compare_on_gold(candidate=candidate)
+        if comparison is None:
+            return None
+        scores = {candidate.pk: comparison.candidate_top1, active.pk: comparison.active_top1}
+        return {"n": comparison.n, "a": scores[a.pk], "b": scores[b.pk]}
+    images, truth, multi_label = gold_test_set(a)
+    if not images:
+        return None
+    top1_a, n = top1_accuracy(a, images, truth, multi_label)
+    top1_b, _ = top1_accuracy(b, images, truth, multi_label)
+    return {"n": n, "a": top1_a, "b": top1_b}
+
+
+@login_required
+@require_safe
+def compare(request: HttpRequest) -> HttpResponse:
+    client, taxonomy = _scope(request)
+    versions = list(ModelVersion.objects.filter(taxonomy=taxonomy).order_by("-number"))
+    a_id, b_id = request.GET.get("a", ""), request.GET.get("b", "")
+    if not (a_id.isdigit() and b_id.isdigit()):
+        messages.error(request, "Choose two versions to compare.")
+        return redirect("models")
+    a, b = _version_or_404(taxonomy, a_id), _version_or_404(taxonomy, b_id)
+    active = active_version(taxonomy)
+    gold, gold_error = None, ""
+    gold_asked = request.GET.get("gold") == "1"
+    if gold_asked:
+        try:
+            gold = gold_head_to_head(a, b)
+        except NotEnoughData:
+            gold = None  # no verified images, so no gold test images yet
+        except (ArtifactError, OSError, ValueError) as exc:  # as activation would refuse it
+            gold_error = f"The versions could not both be loaded: {exc}"
+    context = {
+        "client": client,
+        "taxonomy": taxonomy,
+        "a": a,
+        "b": b,
+        "active": active,
+        "rows": _comparison_rows(a, b),
+        "gold": gold,
+        "gold_asked": gold_asked,
+        "gold_error": gold_error,
+        "versions": versions,
+    }
+    return render(request, "training/compare.html", context)
