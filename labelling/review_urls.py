@@ -1,1 +1,15 @@
-urlpatterns: list = []
+"""Pages of the review queue: the queue itself (single and grid mode) and its statistics."""
+
+from django.urls import path
+
+from labelling.views import review
+
+urlpatterns = [
+    path("review/", review.my_review, name="my-review"),
+    path("clients/<slug:client_slug>/review/", review.review_queue, name="review-queue"),
+    path(
+        "clients/<slug:client_slug>/review/stats/",
+        review.review_statistics,
+        name="review-stats",
+    ),
+]

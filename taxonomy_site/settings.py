@@ -119,6 +119,9 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "db.sqlite3",
+            # Keep connections: the last connection to close a WAL database checkpoints it,
+            # which a lone request would otherwise pay for every time.
+            "CONN_MAX_AGE": 60,
             "OPTIONS": {
                 # A web process and a worker write at once: WAL lets readers go on while one
                 # writes, IMMEDIATE makes writers queue for the lock instead of failing with

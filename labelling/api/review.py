@@ -1,1 +1,298 @@
-urlpatterns: list = []
+"""The review queue over the API, for the review page and any other front end.
+
+    POST /api/v1/clients/<slug>/review/next/         hold images to review (and get them)
+    POST /api/v1/clients/<slug>/review/decisions/    answer held images, all or none
+    POST /api/v1/clients/<slug>/review/undo/         take back the last submission (or one review)
+    POST /api/v1/clients/<slug>/review/release/      give held images back (page unload)
+    GET  /api/v1/clients/<slug>/review/labels/       the taxonomy, with images waiting per label
+    GET  /api/v1/clients/<slug>/review/stats/        decisions, pace and agreement per day
+    POST /api/v1/clients/<slug>/review/corrections/  correct one image outside the queue
+
+Reviewers and admins use the queue; a librarian may correct an image (an auto-tag, say) but
+not work the queue. A decision that no longer matches the database (a hold that ended, an
+image someone else decided, a repeated submission) is a 409 whose body says why, per image;
+nothing of that submission is stored.
+
+release/ also takes a form-encoded body (``leases=<token>&leases=…`` plus the CSRF token), as
+navigator.sendBeacon sends it when the page is closed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.urls import path
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import parsers, status
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labelling.api import review_serializers as s
+from labelling.api.base import ClientScopedMixin
+from labelling.api.query_params import validated_query_params
+from labelling.models import Review, Role
+from labelling.services import review as review_service
+from labelling.services.review_stats import review_stats
+from labelling.tenancy import CAN_REVIEW
+
+logger = logging.getLogger(__name__)
+
+CLIENT_SLUG = OpenApiParameter(
+    "client_slug", str, OpenApiParameter.PATH, description="The client's slug."
+)
+CONFLICT = OpenApiResponse(
+    s.ConflictSerializer, description="Stale or repeated: nothing was stored; see why per image."
+)
+CAN_CORRECT = (Role.ADMIN, Role.LIBRARIAN, Role.REVIEWER)
+DEFAULT_TOP_N = 9  # keys 1–9 pick a suggestion
+
+
+def top_n() -> int:
+    return int(getattr(settings, "REVIEW_TOP_N", DEFAULT_TOP_N))
+
+
+class ReviewView(ClientScopedMixin, APIView):
+    """Resolves the client from the URL (404 for a non-member), then requires one of
+    ``roles`` for every method, reads included (403)."""
+
+    roles: tuple[str, ...] = CAN_REVIEW
+    write_roles = tuple(Role.values)  # the check below covers writes too, with its own words
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.membership.role not in self.roles:
+            raise PermissionDenied(
+                f"Your role ({request.membership.role}) does not review images here."
+            )
+
+    def handle_exception(self, exc):
+        if isinstance(exc, review_service.ReviewConflict):
+            body = {"detail": exc.message, "code": exc.code, "conflicts": exc.conflicts}
+            return Response(body, status=status.HTTP_409_CONFLICT)
+        if isinstance(exc, review_service.NothingToUndo):
+            exc = NotFound(str(exc))
+        return super().handle_exception(exc)
+
+    def items_data(self, items) -> list:
+        n = top_n()
+        named = {
+            int(entry["label"])
+            for item in items
+            if item.prediction is not None
+            for entry in item.prediction.ranked[:n]
+            if isinstance(entry, dict) and "label" in entry
+        } | {label.label_id for item in items for label in item.labels}
+        context = {
+            "client": self.request.client,
+            "label_names": review_service.label_names(self.request.client, named),
+            "top_n": n,
+        }
+        return s.ReviewItemSerializer(items, many=True, context=context).data
+
+
+class _ThenRefreshQueueHeads(Response):
+    """Reads again, after the answer has been sent (the WSGI server calls close() once the
+    body is out), the queue heads this request used past their time: ordering a long queue
+    takes tens of milliseconds, and no reviewer should wait for it."""
+
+    def close(self):
+        try:
+            review_service.review_windows_refresh_due()
+        except Exception:  # the next request reads the head itself; never fail a response
+            logger.exception("reading the review queue heads again failed")
+        finally:
+            super().close()
+
+
+class ReviewNext(ReviewView):
+    @extend_schema(
+        parameters=[CLIENT_SLUG],
+        request=s.NextParamsSerializer,
+        responses=s.NextResponseSerializer,
+        summary="Hold images to review",
+        description="The images you hold in this queue (their holds renewed), then newly "
+        "claimed ones, up to count; least certain first unless order says otherwise. Calling "
+        "it again returns the same images until they are answered or released.",
+    )
+    def post(self, request, client_slug):
+        params = s.NextParamsSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        items = review_service.review_next(
+            client=request.client,
+            reviewer=request.user,
+            filters=review_service.QueueFilters(
+                status=data["status"],
+                label=data.get("label"),
+                batch=data.get("batch"),
+                order=data["order"],
+            ),
+            count=data["count"],
+            exclude=data.get("exclude") or (),
+            defer_refresh=True,
+        )
+        return _ThenRefreshQueueHeads(
+            {"items": self.items_data(items), "lease_seconds": review_service.lease_seconds()}
+        )
+
+
+class ReviewDecisions(ReviewView):
+    @extend_schema(
+        parameters=[CLIENT_SLUG],
+        request=s.DecisionsSerializer,
+        responses={201: s.DecisionsResponseSerializer, 409: CONFLICT},
+        summary="Answer held images",
+        description="accept: the model's label(s); correct: the labels sent; reject: none of "
+        "these. All or none: a stale or repeated decision refuses the whole submission (409).",
+    )
+    def post(self, request, client_slug):
+        serializer = s.DecisionsSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        decisions = [s.decision_from(row) for row in serializer.validated_data["decisions"]]
+        reviews = review_service.review_submit(
+            client=request.client, reviewer=request.user, decisions=decisions
+        )
+        return Response(
+            {"reviews": _review_results(reviews)},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class ReviewCorrections(ReviewView):
+    roles = CAN_CORRECT
+
+    @extend_schema(
+        parameters=[CLIENT_SLUG],
+        request=s.CorrectionSerializer,
+        responses={201: s.ReviewResultSerializer, 409: CONFLICT},
+        summary="Correct one image outside the queue",
+        description="For an auto-tagged (or already verified) image: the correction is "
+        "recorded as a review; correcting a model's own tag counts against its precision.",
+    )
+    def post(self, request, client_slug):
+        serializer = s.CorrectionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        review = review_service.image_correct(
+            client=request.client,
+            user=request.user,
+            decision=s.decision_from(serializer.validated_data),
+        )
+        return Response(_review_results([review])[0], status=status.HTTP_201_CREATED)
+
+
+def _review_results(reviews: list[Review]) -> list:
+    return s.ReviewResultSerializer(reviews, many=True).data
+
+
+class ReviewUndo(ReviewView):
+    @extend_schema(
+        parameters=[CLIENT_SLUG],
+        request=s.UndoSerializer,
+        responses={
+            200: s.UndoResponseSerializer,
+            404: OpenApiResponse(description="Nothing to undo."),
+            409: CONFLICT,
+        },
+        summary="Undo your last submission",
+        description="Restores each image's status and labels as they were and holds the "
+        "images for you again (returned as items). Refused (409) when one changed since.",
+    )
+    def post(self, request, client_slug):
+        serializer = s.UndoSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        outcome = review_service.review_undo(
+            client=request.client,
+            reviewer=request.user,
+            review_id=serializer.validated_data.get("review"),
+        )
+        return Response(
+            {
+                "undone": [review.pk for review in outcome.reviews],
+                "items": self.items_data(outcome.items),
+            }
+        )
+
+
+class ReviewRelease(ReviewView):
+    parser_classes = [parsers.JSONParser, parsers.FormParser, parsers.MultiPartParser]
+
+    @extend_schema(
+        parameters=[CLIENT_SLUG],
+        request=s.ReleaseSerializer,
+        responses=s.ReleaseResponseSerializer,
+        summary="Give held images back",
+        description="Ends the holds named (or all yours in this client) so that others get "
+        "the images at once. Takes JSON or a form (navigator.sendBeacon).",
+    )
+    def post(self, request, client_slug):
+        serializer = s.ReleaseSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        released = review_service.review_release(
+            client=request.client,
+            reviewer=request.user,
+            tokens=serializer.validated_data.get("leases"),
+        )
+        return Response({"released": released})
+
+
+class ReviewLabels(ReviewView):
+    @extend_schema(
+        parameters=[CLIENT_SLUG, s.LabelsParamsSerializer],
+        responses=s.LabelsResponseSerializer,
+        summary="The taxonomy, with the images waiting per label",
+    )
+    def get(self, request, client_slug):
+        params = validated_query_params(request, s.LabelsParamsSerializer)
+        waiting = review_service.review_queue_labels(
+            request.client, status=params["status"], batch=params.get("batch")
+        )
+        taxonomy = request.client.taxonomy
+        labels = [
+            {
+                "id": choice.id,
+                "key": choice.key,
+                "name": choice.name,
+                "path": choice.path,
+                "waiting": waiting.get(choice.id, 0),
+            }
+            for choice in review_service.label_choices(request.client)
+            if choice.is_active or waiting.get(choice.id)
+        ]
+        return Response(
+            {
+                "kind": taxonomy.kind if taxonomy else "",
+                "waiting": sum(waiting.values()),
+                "not_predicted": waiting.get(None, 0),
+                "labels": labels,
+            }
+        )
+
+
+class ReviewStats(ReviewView):
+    @extend_schema(
+        parameters=[CLIENT_SLUG, s.StatsParamsSerializer],
+        responses=s.StatsResponseSerializer,
+        summary="Review statistics per reviewer and day",
+        description="Admins see every reviewer; a reviewer sees their own figures.",
+    )
+    def get(self, request, client_slug):
+        params = validated_query_params(request, s.StatsParamsSerializer)
+        reviewer = params.get("reviewer")
+        if request.membership.role != Role.ADMIN:
+            reviewer = request.user.pk
+        stats = review_stats(client=request.client, days=params["days"], reviewer_id=reviewer)
+        return Response(s.StatsResponseSerializer(stats).data)
+
+
+PREFIX = "clients/<slug:client_slug>/review"
+urlpatterns = [
+    path(f"{PREFIX}/next/", ReviewNext.as_view(), name="api-review-next"),
+    path(f"{PREFIX}/decisions/", ReviewDecisions.as_view(), name="api-review-decisions"),
+    path(f"{PREFIX}/undo/", ReviewUndo.as_view(), name="api-review-undo"),
+    path(f"{PREFIX}/release/", ReviewRelease.as_view(), name="api-review-release"),
+    path(f"{PREFIX}/labels/", ReviewLabels.as_view(), name="api-review-labels"),
+    path(f"{PREFIX}/stats/", ReviewStats.as_view(), name="api-review-stats"),
+    path(f"{PREFIX}/corrections/", ReviewCorrections.as_view(), name="api-review-corrections"),
+]

@@ -2,6 +2,7 @@ from labelling.models.clients import Client, ClientLabelName, Membership, Role
 from labelling.models.health import WorkerHeartbeat
 from labelling.models.images import Image, ImageLabel, ImageStatus, InvalidTransition, UploadBatch
 from labelling.models.predictions import Prediction
+from labelling.models.review_queue import ReviewLease, ReviewSnapshot
 from labelling.models.reviews import Review, ReviewDecision
 from labelling.models.sectors import Label, Sector, Taxonomy, TaxonomyKind
 
@@ -17,6 +18,8 @@ __all__ = [
     "Prediction",
     "Review",
     "ReviewDecision",
+    "ReviewLease",
+    "ReviewSnapshot",
     "Role",
     "Sector",
     "Taxonomy",

@@ -27,8 +27,9 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     S.PROCESSING: frozenset({S.AUTO_TAGGED, S.NEEDS_REVIEW, S.FAILED, S.UPLOADED}),
     S.AUTO_TAGGED: frozenset({S.VERIFIED, S.REJECTED, S.NEEDS_REVIEW, S.PROCESSING}),
     S.NEEDS_REVIEW: frozenset({S.VERIFIED, S.REJECTED, S.AUTO_TAGGED, S.PROCESSING}),
-    S.VERIFIED: frozenset({S.NEEDS_REVIEW, S.REJECTED}),
-    S.REJECTED: frozenset({S.NEEDS_REVIEW, S.VERIFIED}),
+    # back to auto_tagged when a review of a machine tag is undone
+    S.VERIFIED: frozenset({S.NEEDS_REVIEW, S.REJECTED, S.AUTO_TAGGED}),
+    S.REJECTED: frozenset({S.NEEDS_REVIEW, S.VERIFIED, S.AUTO_TAGGED}),
     S.FAILED: frozenset({S.PROCESSING, S.UPLOADED}),
 }
 

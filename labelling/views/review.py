@@ -1,0 +1,142 @@
+"""The review pages: the queue (single and grid mode; the page drives the review API) and
+the reviewers' statistics."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_safe
+
+from labelling.api.review import top_n
+from labelling.models import Client, ImageStatus, Membership, Role
+from labelling.services import review as review_service
+from labelling.services.review_stats import MAX_DAYS, review_stats
+from labelling.tenancy import CAN_REVIEW, client_for_user_or_404
+
+SINGLE, GRID = "single", "grid"
+BUFFER = 5  # images held and loaded ahead of the one on screen
+GRID_PAGE = 24
+
+
+class QueueForm(forms.Form):
+    mode = forms.ChoiceField(
+        required=False, choices=[(SINGLE, "One by one"), (GRID, "Grid of one class")]
+    )
+    status = forms.ChoiceField(
+        required=False,
+        label="Images",
+        choices=[
+            (ImageStatus.NEEDS_REVIEW, "The model was unsure"),
+            (ImageStatus.AUTO_TAGGED, "Check the model's own tags"),
+        ],
+    )
+    label = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Class")
+    batch = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    order = forms.ChoiceField(required=False, choices=list(review_service.ORDERS.items()))
+
+    def __init__(self, *args, client: Client, labels, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["label"].choices = [("", "Any class")] + [
+            (choice.id, choice.path) for choice in labels if choice.is_active
+        ]
+        self.fields["batch"].choices = [("", "Any batch")] + [
+            (batch.pk, str(batch)) for batch in client.batches.order_by("-created_at")[:100]
+        ]
+
+
+def _reviewer_or_403(request: HttpRequest, client_slug: str) -> tuple[Client, Membership]:
+    client, membership = client_for_user_or_404(request.user, client_slug)
+    if membership.role not in CAN_REVIEW:
+        raise PermissionDenied("Your role does not review images here.")
+    return client, membership
+
+
+@login_required
+def my_review(request: HttpRequest) -> HttpResponse:
+    """/review/ → the current client's queue."""
+    if request.client is None:
+        return redirect("home")
+    return redirect("review-queue", client_slug=request.client.slug)
+
+
+@login_required
+@require_safe
+def review_queue(request: HttpRequest, client_slug: str) -> HttpResponse:
+    client, membership = _reviewer_or_403(request, client_slug)
+    labels = review_service.label_choices(client)
+    form = QueueForm(request.GET or None, client=client, labels=labels)
+    params = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    mode = params.get("mode") or SINGLE
+    status = params.get("status") or ImageStatus.NEEDS_REVIEW
+    batch = params.get("batch")
+    waiting = review_service.review_queue_labels(client, status=status, batch=batch)
+    label = params.get("label")
+    if mode == GRID and label is None:
+        # A grid shows one class: the one with the most images waiting.
+        predicted = {pk: n for pk, n in waiting.items() if pk is not None}
+        label = max(predicted, key=lambda pk: (predicted[pk], -pk)) if predicted else None
+    named = {choice.id: choice for choice in labels}
+    taxonomy = client.taxonomy
+    slug = client.slug
+    config = {
+        "mode": mode,
+        "filters": {
+            "status": status,
+            "label": label,
+            "batch": batch,
+            "order": params.get("order") or review_service.LEAST_CERTAIN,
+        },
+        "multiLabel": bool(taxonomy and taxonomy.is_multi_label),
+        "labels": [
+            {"id": c.id, "key": c.key, "name": c.name, "path": c.path}
+            for c in labels
+            if c.is_active
+        ],
+        "buffer": BUFFER,
+        "gridPage": GRID_PAGE,
+        "topN": top_n(),
+        "leaseSeconds": review_service.lease_seconds(),
+        "csrfToken": get_token(request),
+        "urls": {
+            name: reverse(f"api-review-{name}", args=[slug])
+            for name in ("next", "decisions", "undo", "release")
+        },
+    }
+    total_waiting = sum(waiting.values())
+    context = {
+        "client": client,
+        "form": form,
+        "mode": mode,
+        "config": config,
+        "waiting": waiting.get(label, 0) if label is not None else total_waiting,
+        "grid_label": named.get(label) if mode == GRID else None,
+        "grid_choices": sorted(
+            ((named[pk], n) for pk, n in waiting.items() if pk is not None and pk in named and n),
+            key=lambda row: -row[1],
+        ),
+        "is_admin": membership.role == Role.ADMIN,
+    }
+    return render(request, "labelling/review_queue.html", context)
+
+
+class StatsForm(forms.Form):
+    days = forms.IntegerField(required=False, min_value=1, max_value=MAX_DAYS)
+
+
+@login_required
+@require_safe
+def review_statistics(request: HttpRequest, client_slug: str) -> HttpResponse:
+    client, membership = _reviewer_or_403(request, client_slug)
+    form = StatsForm(request.GET or None)
+    days = (form.cleaned_data.get("days") if form.is_bound and form.is_valid() else None) or 14
+    is_admin = membership.role == Role.ADMIN
+    stats = review_stats(
+        client=client, days=days, reviewer_id=None if is_admin else request.user.pk
+    )
+    context = {"client": client, "stats": stats, "days": days, "is_admin": is_admin}
+    return render(request, "labelling/review_stats.html", context)

@@ -1,0 +1,225 @@
+"""The review queue driven with the keyboard alone, in single and grid mode, in a real
+browser; then what was stored is read back from the database."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from labelling.models import Image, ImageStatus, Review, ReviewLease, TaxonomyKind
+from labelling.models.images import LabelSource
+from labelling.services import review as rs
+from tests.labelling.test_review_service import make_queue, predicted_image
+
+QUEUE = "/clients/alpha/review/"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_queue_windows():
+    # Queue heads are cached per process (see review._Windows); ids repeat across tests.
+    rs.review_windows_clear()
+    yield
+    rs.review_windows_clear()
+
+
+def settled(page) -> None:
+    """Decisions are sent in the background, one request at a time: wait until the page has
+    none left to answer. (Reading the database while the live server writes would not do:
+    its in-memory SQLite locks whole tables, and one of the two would fail.)"""
+    page.locator('#review[data-pending="0"]').wait_for()
+    page.wait_for_load_state("networkidle")
+
+
+def showing(page, image: Image) -> None:
+    page.locator(f'#review-stage[data-image-id="{image.pk}"] img').wait_for()
+
+
+def labels_of(image: Image) -> list[tuple[str, str]]:
+    return sorted(image.image_labels.values_list("label__key", "source"))
+
+
+def live_reviews(image: Image) -> list[tuple[str, list[str]]]:
+    return [
+        (review.decision, sorted(label.key for label in review.labels.all()))
+        for review in image.reviews.filter(undone_at__isnull=True).order_by("created_at", "id")
+    ]
+
+
+def test_single_mode_with_the_keyboard(world, page_as):
+    queue = make_queue(world)
+    first, second, third, fourth, fifth = queue.images
+    page = page_as(world.reviewer)
+    page.goto(QUEUE)
+    showing(page, first)
+    # Every image ahead is held and downloaded before the first key. (Here that also keeps
+    # the live server's in-memory SQLite from reading and writing at once, which it cannot.)
+    page.wait_for_load_state("networkidle")
+    assert ReviewLease.objects.filter(reviewer=world.reviewer).count() == 5
+
+    page.keyboard.press("Enter")  # accept the top suggestion
+    showing(page, second)
+    page.keyboard.press("2")  # second suggestion: Smiling (the model said Building)
+    showing(page, third)
+    page.keyboard.press("x")  # none of these
+    showing(page, fourth)
+    page.keyboard.press("u")  # … no: undo, and the third comes back
+    showing(page, third)
+    page.keyboard.press("/")  # search the whole taxonomy
+    page.keyboard.type("buil")
+    page.locator('#review-search-results li[aria-selected="true"]', has_text="Building").wait_for()
+    page.keyboard.press("Enter")
+    showing(page, fourth)
+    page.keyboard.press("s")  # skip: left for someone else
+    showing(page, fifth)
+    page.keyboard.press("Enter")
+    page.locator('#review[data-state="empty"]').wait_for()
+    settled(page)
+
+    assert Review.objects.filter(undone_at__isnull=True).count() == 4
+    assert not ReviewLease.objects.exists()  # the skipped one was given back
+    for image in queue.images:
+        image.refresh_from_db()
+    assert live_reviews(first) == [("accept", ["smiling"])]
+    assert live_reviews(second) == [("correct", ["smiling"])]
+    assert live_reviews(third) == [("correct", ["building"])]
+    assert third.reviews.filter(undone_at__isnull=False, decision="reject").count() == 1
+    assert live_reviews(fifth) == [("accept", ["smiling"])]
+    assert [i.status for i in queue.images] == [
+        ImageStatus.VERIFIED,
+        ImageStatus.VERIFIED,
+        ImageStatus.VERIFIED,
+        ImageStatus.NEEDS_REVIEW,
+        ImageStatus.VERIFIED,
+    ]
+    assert labels_of(second) == [("smiling", LabelSource.HUMAN)]
+    assert labels_of(fourth) == []
+    assert all(r.seconds_spent is not None for r in Review.objects.all())
+
+    timings = page.evaluate("window.reviewTimings")
+    assert len(timings) >= 6, timings
+    assert page.evaluate("performance.getEntriesByType('measure').length") >= 6
+
+
+def test_grid_mode_with_the_keyboard(world, page_as):
+    queue = make_queue(world)
+    low, _, middle, _, high = queue.images  # the three the model put in Smiling
+    page = page_as(world.reviewer)
+    page.goto(QUEUE + "?mode=grid")
+    tiles = page.locator("#grid-tiles li")
+    page.locator("#grid-tiles[data-page]").wait_for()
+    page.wait_for_load_state("networkidle")
+    # Sorted by confidence: the most certain first.
+    assert tiles.evaluate_all("els => els.map(e => Number(e.dataset.imageId))") == [
+        high.pk,
+        middle.pk,
+        low.pk,
+    ]
+
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Space")  # deselect the middle one
+    assert tiles.nth(1).get_attribute("aria-selected") == "false"
+    page.keyboard.press("Enter")  # accept the other two in one keystroke
+    # The deselected one is then decided on its own: the second suggestion, Not smiling.
+    showing(page, middle)
+    page.keyboard.press("2")
+    page.locator('#review[data-state="empty"]').wait_for()
+    settled(page)
+    assert Review.objects.count() == 3
+
+    page.keyboard.press("u")  # undo that last decision: it comes back as a tile
+    page.locator(f'#grid-tiles li[data-image-id="{middle.pk}"]').wait_for()
+    page.keyboard.press("Enter")
+    page.locator('#review[data-state="empty"]').wait_for()
+    settled(page)
+
+    assert Review.objects.filter(undone_at__isnull=True).count() == 3
+    for image in (low, middle, high):
+        image.refresh_from_db()
+        assert image.status == ImageStatus.VERIFIED
+        assert labels_of(image) == [("smiling", LabelSource.HUMAN)]
+        assert live_reviews(image) == [("accept", ["smiling"])]
+    undone = Review.objects.get(undone_at__isnull=False)
+    assert (undone.image_id, undone.decision) == (middle.pk, "correct")
+    assert not ReviewLease.objects.exists()
+
+
+def test_a_grid_page_with_an_image_decided_elsewhere_keeps_the_rest(world, page_as):
+    queue = make_queue(world)
+    low, _, middle, _, high = queue.images
+    page = page_as(world.reviewer)
+    page.goto(QUEUE + "?mode=grid")
+    page.locator("#grid-tiles[data-page]").wait_for()
+    page.wait_for_load_state("networkidle")
+    # Meanwhile a librarian settles one of them from the library.
+    rs.image_correct(
+        client=world.client_a,
+        user=world.librarian,
+        decision=rs.Decision(
+            image=middle.pk, decision="correct", labels=(world.labels.building.pk,)
+        ),
+    )
+    page.keyboard.press("Enter")
+    page.locator("#review-toast.shown", has_text="decided by bob").wait_for()
+    page.locator('#review[data-state="empty"]').wait_for()
+    settled(page)
+
+    for image in (low, high):
+        assert live_reviews(image) == [("accept", ["smiling"])]
+    assert live_reviews(middle) == [("correct", ["building"])]
+    assert middle.reviews.get().reviewer == world.librarian
+
+
+def test_a_multi_label_image_takes_several_labels_from_the_keyboard(world, page_as):
+    world.taxonomy.kind = TaxonomyKind.MULTI_LABEL
+    world.taxonomy.save()
+    queue = make_queue(world, confidences=[])
+    L = world.labels
+    first = predicted_image(
+        world.client_a, queue.version, [(L.smiling, 0.7), (L.building, 0.6), (L.not_smiling, 0.1)]
+    )
+    second = predicted_image(
+        world.client_a, queue.version, [(L.building, 0.9), (L.smiling, 0.55), (L.not_smiling, 0.1)]
+    )
+    page = page_as(world.reviewer)
+    page.goto(QUEUE)
+    showing(page, first)
+    page.wait_for_load_state("networkidle")
+    chosen = page.locator("#review-chosen")
+    assert chosen.inner_text() == "Smiling, Building"  # what the model finds likely
+    page.keyboard.press("2")  # Building off
+    page.keyboard.press("3")  # Not smiling on
+    assert chosen.inner_text() == "Smiling, Not smiling"
+    page.keyboard.press("Enter")
+    showing(page, second)
+    page.keyboard.press("Enter")  # the model's two labels, as they are
+    page.locator('#review[data-state="empty"]').wait_for()
+    settled(page)
+
+    assert Review.objects.count() == 2
+    assert live_reviews(first) == [("correct", ["not_smiling", "smiling"])]
+    assert live_reviews(second) == [("accept", ["building", "smiling"])]
+
+
+def test_leaving_the_page_gives_its_images_back(world, page_as):
+    make_queue(world)
+    page = page_as(world.reviewer)
+    page.goto(QUEUE)
+    page.locator("#review-stage[data-image-id] img").wait_for()
+    page.wait_for_load_state("networkidle")
+    assert ReviewLease.objects.filter(reviewer=world.reviewer).count() == 5
+    page.goto("/")  # the page's beacon gives its holds back as it goes
+    page.wait_for_load_state("networkidle")
+    # Playwright does not report beacons, so look in the database; the beacon is the only
+    # writer by now, and it was sent before the next page was even requested.
+    deadline = time.monotonic() + 10
+    while ReviewLease.objects.exists():
+        assert time.monotonic() < deadline, "the holds were not given back"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("role_user", ["librarian", "outsider"])
+def test_the_page_is_refused_to_who_may_not_review(world, page_as, role_user):
+    page = page_as(getattr(world, role_user))
+    response = page.goto(QUEUE)
+    assert response.status == (403 if role_user == "librarian" else 404)
