@@ -4,18 +4,16 @@ These run the real backbone (EfficientNet-Lite0 with its packaged ImageNet weigh
 tiny input size, on images built in memory: two colour families a head can tell apart.
 """
 
-import io
-
 import numpy as np
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command
-from PIL import Image as PILImage
 
-from labelling.models import ImageLabel, ImageStatus, Prediction
-from labelling.models.images import LabelSource
+from labelling.models import ImageStatus, Prediction
 from tests import factories
+from tests.training.builders import add_photo as add_image
+from tests.training.builders import verified_library
 from training import runtime
 from training.models import ActiveModel, ModelVersion, RunStatus, TrainingRun
 from training.services.prediction import images_predict, model_probabilities
@@ -38,41 +36,11 @@ def _tiny_backbone(settings):
     runtime.forget_models()
 
 
-def photo_bytes(rng, warm: bool) -> bytes:
-    """A noisy 72×72 photo-like image: warm (reds) or cool (blues)."""
-    base = np.array([200, 60, 40] if warm else [40, 80, 200], dtype=np.float64)
-    pixels = base + rng.normal(0, 35, size=(72, 72, 3))
-    buffer = io.BytesIO()
-    PILImage.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def add_image(client, rng, *, warm: bool, label=None, status=ImageStatus.VERIFIED):
-    data = photo_bytes(rng, warm)
-    import hashlib
-
-    image = factories.ImageFactory(
-        client=client,
-        file=ContentFile(data, name=f"images/{rng.integers(1 << 62)}.png"),
-        sha256=hashlib.sha256(data).hexdigest(),
-        format="PNG",
-        status=status,
-    )
-    if label is not None:
-        ImageLabel.objects.create(image=image, label=label, source=LabelSource.HUMAN)
-    return image
-
-
 @pytest.fixture
 def library(world):
     """60 verified images of the world's taxonomy: warm photos are 'smiling', cool ones
     'building'."""
-    rng = np.random.default_rng(0)
-    for i in range(60):
-        warm = i % 2 == 0
-        label = world.labels.smiling if warm else world.labels.building
-        add_image(world.client_a, rng, warm=warm, label=label)
-    world.rng = rng
+    world.rng = verified_library(world, n=60)
     return world
 
 
