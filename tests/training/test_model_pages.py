@@ -12,35 +12,14 @@ from django.urls import reverse
 from labelling.models import Taxonomy
 from tests import factories
 from tests.training.builders import finished_run, make_version, verified_library
-from training import runtime, tasks
+from training import runtime
 from training import views as model_views
 from training.models import ActiveModel, ModelActivation, ModelVersion, RunStatus, TrainingRun
-from training.services import evaluation, versions
+from training.services import versions
 from training.services.evaluation import Comparison
 from training.services.training import training_execute, training_request
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def queued_runs(monkeypatch):
-    ids: list[int] = []
-    monkeypatch.setattr(tasks.train, "delay", ids.append)
-    return ids
-
-
-@pytest.fixture
-def no_artifacts(monkeypatch):
-    monkeypatch.setattr(versions, "_verify_artifact", lambda version: None)
-
-
-@pytest.fixture
-def gold(monkeypatch):
-    class Gold:
-        result = None
-
-    monkeypatch.setattr(evaluation, "compare_on_gold", lambda *, candidate: Gold.result)
-    return Gold
 
 
 @pytest.fixture

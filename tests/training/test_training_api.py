@@ -10,37 +10,10 @@ from drf_spectacular.generators import SchemaGenerator
 from tests import factories
 from tests.training.builders import activate_row, finished_run, make_version
 from training import api as training_api
-from training import tasks
 from training.models import ActiveModel, ModelActivation, RunStatus, TrainingRun
-from training.services import evaluation, versions
 from training.services.evaluation import Comparison
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def queued_runs(monkeypatch):
-    """Run ids handed to the training task, instead of a broker."""
-    ids: list[int] = []
-    monkeypatch.setattr(tasks.train, "delay", ids.append)
-    return ids
-
-
-@pytest.fixture
-def no_artifacts(monkeypatch):
-    """Version rows built directly have no artifact file: skip the load check."""
-    monkeypatch.setattr(versions, "_verify_artifact", lambda version: None)
-
-
-@pytest.fixture
-def gold(monkeypatch):
-    """What compare_on_gold answers: set .result to a Comparison (None: nothing to compare)."""
-
-    class Gold:
-        result = None
-
-    monkeypatch.setattr(evaluation, "compare_on_gold", lambda *, candidate: Gold.result)
-    return Gold
 
 
 @pytest.fixture
