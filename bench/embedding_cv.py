@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", metavar="OUT")
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
 
     from training.backbones import build_backbone, get_spec
@@ -115,7 +116,12 @@ def main(argv: list[str] | None = None) -> int:
                 )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"command": sys.argv, "rows": rows}, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {"command": "python -m bench.embedding_cv " + " ".join(argv), "rows": rows},
+                indent=2,
+            )
+        )
     return 0
 
 
