@@ -6,12 +6,13 @@ For each task it takes exactly the protocol's training draw (1,000 images, seed 
 test draw is never loaded), embeds it once per input size with the frozen backbone, and
 scores each embedding variant by 5-fold cross-validation: in every fold the product's
 ``train_head`` trains on four fifths, with its validation split carved out of those by the
-product's splitter, and predicts the fifth. Every choice proposed in bench/README.md was
-made from this table, never from test images.
+product's splitter, and predicts the fifth. The product's choice of embedding
+(training.backbones.POOLED_GRID for EfficientNet-Lite) was made from this table, never from
+test images.
 
-Variants: ``pooled`` (today's embedding: global average of the last feature map),
-``grid`` (a 3×3 area-pooled map of the stride-32 stage-6 features), and ``pooled+grid``
-(both, concatenated: the proposal).
+Variants: ``pooled`` (global average of the last feature map), ``grid`` (a 3×3 area-pooled
+map of the stride-32 stage-6 features), and ``pooled+grid`` (both, concatenated: what heads
+train on).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.folders import apply_merges, draw_train_test, parse_merges, scan_roots, select_classes
-from bench.protocol import grid_embedding_model, quiet_tensorflow
+from bench.protocol import quiet_tensorflow
 
 TASKS = {
     "smile": (["genki4k-smile/train"], [], None),
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
 
-    from training.backbones import build_backbone, get_spec
+    from training.backbones import POOLED_GRID, build_backbone, get_spec
     from training.backbones.preprocess import load_image_for_backbone
     from training.runtime import run_model
 
@@ -87,9 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     for task in args.tasks.split(","):
         paths, y = _training_draw(args.datasets, task, args.seed, args.train_size)
         for size in (int(s) for s in args.sizes.split(",")):
-            model = grid_embedding_model(
-                build_backbone(args.backbone, input_size=size), args.backbone
-            )
+            model = build_backbone(args.backbone, input_size=size, embedding=POOLED_GRID)
             pixels = np.stack([load_image_for_backbone(p, size) for p in paths])
             start = time.monotonic()
             emb = np.asarray(run_model(model, pixels, batch_size=32), dtype=np.float32)

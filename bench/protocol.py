@@ -117,10 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--embedding",
         choices=["pooled", "pooled+grid"],
-        default="pooled",
-        help="head mode: 'pooled' is the product's embedding (the backbone's pooled output); "
-        "'pooled+grid' adds a 3x3 average-pooled grid of the stride-32 stage-6 features, the "
-        "change proposed in bench/README.md (EfficientNet-Lite only)",
+        default=None,
+        help="head mode: the kind of embedding the head trains on. Default: the product's "
+        "choice for the backbone (pooled+grid for EfficientNet-Lite: the pooled output plus a "
+        "3x3 grid of its stride-32 stage-6 features; pooled for Inception-v3); 'pooled' is "
+        "the backbone's plain pooled output",
     )
     add("--weights", default=None, help="file of ImageNet weights, if not the default place")
     add(
@@ -171,28 +172,6 @@ def _load_pixels(paths, size: int) -> tuple[np.ndarray, list[int], list[str]]:
 # --- models -------------------------------------------------------------------------------
 
 
-def grid_embedding_model(backbone, name: str, *, grid: int = 3):
-    """The proposed embedding: the backbone's pooled output beside a ``grid`` × ``grid``
-    area-pooled map of its last stride-32 stage before the head (EfficientNet-Lite's stage
-    6, e.g. block6d_add), from one forward pass. Global pooling throws away where things
-    are; for aligned crops (faces, products on a plain ground) that is most of the signal.
-    """
-    import keras
-
-    base = backbone.get_layer(name)
-    stage6 = [layer.name for layer in base.layers if layer.name.startswith("block6")]
-    if not stage6:
-        raise ProtocolError(f"--embedding pooled+grid: {name} has no block6* layers")
-    two = keras.Model(base.input, [base.output, base.get_layer(stage6[-1]).output])
-    x = backbone.get_layer("scale")(backbone.get_layer("resize")(backbone.input))
-    pooled, stage = two(x, training=False)
-    # Area interpolation averages each cell's share of the map: average pooling onto a 3×3
-    # grid for any map size (7×7 at 224 px), where a fixed pool size would not fit.
-    cells = keras.layers.Resizing(grid, grid, interpolation="area", name="grid_pool")(stage)
-    out = keras.layers.Concatenate(name="embedding")([pooled, keras.layers.Flatten()(cells)])
-    return keras.Model(backbone.input, out, name=f"{name}_pooled_grid")
-
-
 def _embed(backbone, pixels: np.ndarray) -> np.ndarray:
     from training.runtime import run_model
 
@@ -231,7 +210,7 @@ def _summary(metrics: dict) -> dict:
 
 
 def run_protocol(args, *, log=print) -> dict:
-    from training.backbones import get_spec
+    from training.backbones import POOLED, get_spec
 
     started = time.monotonic()
     try:
@@ -239,6 +218,16 @@ def run_protocol(args, *, log=print) -> dict:
     except ValueError as exc:
         raise ProtocolError(str(exc)) from None
     size = args.input_size or spec.input_size
+    if args.mode == "head":
+        embedding = args.embedding or spec.default_embedding
+    elif args.embedding not in (None, POOLED):
+        raise ProtocolError(f"--embedding {args.embedding} applies to --mode head only")
+    else:
+        embedding = POOLED  # only the probe embeds; it reads the pooled output
+    try:
+        spec.embedding_length(embedding)
+    except ValueError as exc:
+        raise ProtocolError(str(exc)) from None
     train_tree, test_tree, classes = _resolve_trees(args)
     n_classes = len(classes)
     train_draw, test_draw = draw_train_test(
@@ -311,17 +300,17 @@ def run_protocol(args, *, log=print) -> dict:
 
     embed_seconds = 0.0
     emb_train = emb_test = None
-    if args.embedding != "pooled" and args.mode != "head":
-        raise ProtocolError("--embedding pooled+grid applies to --mode head only")
     if args.mode == "head" or args.baseline:
         from training.backbones import build_backbone
 
         t0 = time.monotonic()
         backbone = build_backbone(
-            args.backbone, input_size=size, weights=args.weights, from_scratch=args.from_scratch
+            args.backbone,
+            input_size=size,
+            weights=args.weights,
+            from_scratch=args.from_scratch,
+            embedding=embedding,
         )
-        if args.embedding == "pooled+grid":
-            backbone = grid_embedding_model(backbone, args.backbone)
         build_seconds = time.monotonic() - t0
         t0 = time.monotonic()
         emb_train = _embed(backbone, X_train_pix)
@@ -396,7 +385,7 @@ def run_protocol(args, *, log=print) -> dict:
     if args.baseline:
         t0 = time.monotonic()
         # The probe always sees the backbone's plain pooled embedding (the first
-        # embedding_dim columns of the pooled+grid one).
+        # embedding_dim columns of any other kind).
         dim = spec.embedding_dim
         base_proba = _baseline(emb_train[:, :dim], y_train, emb_test[:, :dim], n_classes)
         baseline = _summary(evaluate(y_test, base_proba, class_names=classes))
@@ -412,7 +401,7 @@ def run_protocol(args, *, log=print) -> dict:
         "backbone": args.backbone,
         "mode": args.mode,
         "input_size": size,
-        "embedding": args.embedding,
+        "embedding": embedding,
         "weights": "random (from scratch)" if args.from_scratch else "imagenet",
         "seed": args.seed,
         "classes": classes,

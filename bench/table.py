@@ -71,9 +71,8 @@ def run(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for backbone in args.backbones.split(","):
         for mode in args.modes.split(","):
-            for embedding in args.embeddings.split(","):
-                if mode == "finetune" and embedding != "pooled":
-                    continue
+            # A fine-tuned model pools inside; the embedding only picks what a head reads.
+            for embedding in args.embeddings.split(",") if mode == "head" else ["pooled"]:
                 for task, task_args in tasks(args.datasets).items():
                     if args.tasks and task not in args.tasks.split(","):
                         continue
@@ -132,9 +131,7 @@ def render(out: Path) -> str:
             baselines_done.add(backbone)
             cells = [_cell(runs[t], "baseline", t) if t in runs else "" for t in names]
             lines.append(f"| {backbone}, logistic-regression probe | " + " | ".join(cells) + " |")
-        label = f"{backbone}, {mode}" + (
-            ", pooled+grid (proposed)" if embedding != "pooled" else ""
-        )
+        label = f"{backbone}, {mode}" + (f", {embedding}" if mode == "head" else "")
         cells = [_cell(runs[t], "product", t) if t in runs else "" for t in names]
         lines.append(f"| **{label}** | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -162,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", default="../shared/datasets")
     parser.add_argument("--backbones", default="efficientnet_lite0")
     parser.add_argument("--modes", default="head")
-    parser.add_argument("--embeddings", default="pooled")
+    parser.add_argument(
+        "--embeddings", default="pooled+grid", help="head mode: pooled, pooled+grid or both"
+    )
     parser.add_argument("--tasks", default="", help="comma-separated subset of the tasks")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(RESULTS))

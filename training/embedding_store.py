@@ -1,5 +1,5 @@
-"""Stored embeddings: each image is embedded once per backbone and reused by training,
-prediction, similarity and the label-noise audit."""
+"""Stored embeddings: each image is embedded once per (backbone, kind of embedding) and
+reused by training, prediction, similarity and the label-noise audit."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from labelling.models import Image
+from training.backbones import POOLED, embedding_key
 from training.models import ImageEmbedding
 
 BATCH_SIZE = 32
@@ -50,24 +51,29 @@ def load_pixels(image: Image, size: int) -> np.ndarray:
         return load_image_for_backbone(handle, size)
 
 
-def stored_embeddings(image_ids, backbone: str) -> dict[int, np.ndarray]:
-    rows = ImageEmbedding.objects.filter(image_id__in=list(image_ids), backbone=backbone)
+def stored_embeddings(image_ids, backbone: str, embedding: str = POOLED) -> dict[int, np.ndarray]:
+    rows = ImageEmbedding.objects.filter(
+        image_id__in=list(image_ids), key=embedding_key(backbone, embedding)
+    )
     return {
         image_id: from_bytes(vector, dim)
         for image_id, vector, dim in rows.values_list("image_id", "vector", "dim").iterator()
     }
 
 
-def embeddings_ensure(images: list[Image], backbone: str) -> EmbeddingResult:
+def embeddings_ensure(
+    images: list[Image], backbone: str, embedding: str = POOLED
+) -> EmbeddingResult:
     """Embeddings of ``images`` under ``backbone``: the stored ones, plus the missing ones
     computed in batches and stored. An image that cannot be read is reported, not raised."""
     from training.runtime import backbone_model, input_size_for, run_model
 
-    result = EmbeddingResult(vectors=stored_embeddings([i.pk for i in images], backbone))
+    key = embedding_key(backbone, embedding)
+    result = EmbeddingResult(vectors=stored_embeddings([i.pk for i in images], backbone, embedding))
     missing = [image for image in images if image.pk not in result.vectors]
     if not missing:
         return result
-    model = backbone_model(backbone)
+    model = backbone_model(backbone, embedding)
     size = input_size_for(backbone)
     for start in range(0, len(missing), BATCH_SIZE):
         batch, pixels = [], []
@@ -82,9 +88,7 @@ def embeddings_ensure(images: list[Image], backbone: str) -> EmbeddingResult:
         vectors = np.asarray(run_model(model, np.stack(pixels)), dtype=np.float32)
         ImageEmbedding.objects.bulk_create(
             [
-                ImageEmbedding(
-                    image=image, backbone=backbone, dim=vector.size, vector=to_bytes(vector)
-                )
+                ImageEmbedding(image=image, key=key, dim=vector.size, vector=to_bytes(vector))
                 for image, vector in zip(batch, vectors, strict=True)
             ],
             ignore_conflicts=True,  # another worker stored the same one meanwhile

@@ -164,11 +164,13 @@ def train_head(
     loss, metrics = loss_and_metrics(multi_label)
     # steps_per_execution runs several small batches per call into the graph: the head
     # itself is cheap, so Python's per-step overhead would otherwise dominate on a CPU.
+    # 128 covers a whole epoch at the usual sizes (0.33 → 0.26 s per epoch on 25,000
+    # embeddings against 16).
     trainable.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=loss,
         metrics=metrics,
-        steps_per_execution=16,
+        steps_per_execution=128,
     )
     batch_size = int(np.clip(len(X_train) // MIN_STEPS_PER_EPOCH, 16, batch_size))
     train_ds = _shuffled_batches(X_train, y_train, batch_size=batch_size, seed=seed)

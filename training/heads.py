@@ -68,4 +68,6 @@ def build_head(
 
 def logits_model(model: keras.Model) -> keras.Model:
     """The same model (shared weights) cut at the logits, for losses and calibration."""
-    return keras.Model(model.inputs, model.get_layer(LOGITS_LAYER).output, name="logits_model")
+    # model.input, not model.inputs: with the one-element list, every call with an array
+    # warns that the structure of the inputs does not match.
+    return keras.Model(model.input, model.get_layer(LOGITS_LAYER).output, name="logits_model")

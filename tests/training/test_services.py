@@ -206,3 +206,32 @@ def test_a_redelivered_task_does_not_run_a_claimed_run_twice(library):
     TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
     assert training_execute(run_id=run.pk) is None
     assert not ModelVersion.objects.exists()
+
+
+def test_a_head_version_reads_the_kind_of_embedding_it_was_trained_on(library, monkeypatch):
+    import dataclasses
+
+    from training.backbones import POOLED, POOLED_GRID, base
+    from training.models import ImageEmbedding
+
+    grid_version = train_now(library).model_version
+    assert grid_version.embedding == POOLED_GRID  # lite0's choice for heads
+    stored = set(ImageEmbedding.objects.values_list("key", "dim"))
+    assert stored == {("efficientnet_lite0/pooled+grid", 3008)}
+
+    # A version trained when heads read the pooled kind (as every version made before the
+    # grid existed) keeps serving beside it: each reads its own rows.
+    spec = base._REGISTRY["efficientnet_lite0"]
+    monkeypatch.setitem(
+        base._REGISTRY, "efficientnet_lite0", dataclasses.replace(spec, default_embedding=POOLED)
+    )
+    pooled_version = train_now(library).model_version
+    assert pooled_version.embedding == POOLED
+    assert ("efficientnet_lite0", 1280) in set(ImageEmbedding.objects.values_list("key", "dim"))
+
+    image = add_image(library.client_a, library.rng, warm=True, status=ImageStatus.NEEDS_REVIEW)
+    for version in (grid_version, pooled_version):
+        proba, ids, failures = model_probabilities(version, [image])
+        assert ids == [image.pk] and not failures
+        top = version.class_labels[int(proba[0].argmax())]
+        assert top == library.labels.smiling.pk

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+
+# What a backbone's embedding of an image holds.
+# - POOLED: the global average of its last feature map: *what* is in the picture.
+# - POOLED_GRID: that, followed by a 3×3 area-pooled map of its last stride-32 stage: *where*
+#   as well. For aligned crops (faces, products on a plain ground) the layout is much of the
+#   signal: smile vs not-smile is the shape of one region of a face.
+POOLED = "pooled"
+POOLED_GRID = "pooled+grid"
 
 
 class BackboneWeightsMissing(RuntimeError):
@@ -23,8 +31,32 @@ class BackboneSpec:
     # Name of the first layer that fine-tuning unfreezes (the method: the first Inception
     # module); everything before it is the frozen stem.
     finetune_from: str
-    # builder(input_size, weights, from_scratch) -> keras.Model; weights is a path or None
+    # builder(input_size, weights, from_scratch, embedding) -> keras.Model; weights is a
+    # path or None, embedding one of embedding_dims
     builder: Callable[..., object]
+    # Embedding kinds this backbone can produce, with their lengths; the pooled one always.
+    extra_embedding_dims: Mapping[str, int] = field(default_factory=dict)
+    # The kind heads are trained on unless a run says otherwise.
+    default_embedding: str = POOLED
+
+    @property
+    def embedding_dims(self) -> dict[str, int]:
+        return {POOLED: self.embedding_dim, **self.extra_embedding_dims}
+
+    def embedding_length(self, embedding: str) -> int:
+        try:
+            return self.embedding_dims[embedding]
+        except KeyError:
+            known = ", ".join(self.embedding_dims)
+            raise ValueError(
+                f"{self.name} has no {embedding!r} embedding; it has: {known}"
+            ) from None
+
+
+def embedding_key(backbone: str, embedding: str = POOLED) -> str:
+    """How stored embeddings are keyed: one row per (image, key), so that vectors of two
+    kinds are never mixed. The pooled kind keeps the bare backbone name."""
+    return backbone if embedding == POOLED else f"{backbone}/{embedding}"
 
 
 _REGISTRY: dict[str, BackboneSpec] = {}
@@ -60,14 +92,20 @@ def build_backbone(
     input_size: int | None = None,
     weights: str | Path | None = None,
     from_scratch: bool = False,
+    embedding: str = POOLED,
 ):
     """Build the frozen feature extractor ``name`` as a Keras model.
 
     input_size overrides the backbone's own (tests use tiny inputs); weights names a file of
     ImageNet weights when the default place has none; from_scratch=True builds random
-    weights on purpose (tests, comparisons) and is the only way to get them.
+    weights on purpose (tests, comparisons) and is the only way to get them; embedding picks
+    what the model outputs (POOLED, or another of the spec's embedding_dims).
     """
     spec = get_spec(name)
+    spec.embedding_length(embedding)  # an unknown kind fails here, before TensorFlow
     return spec.builder(
-        input_size=input_size or spec.input_size, weights=weights, from_scratch=from_scratch
+        input_size=input_size or spec.input_size,
+        weights=weights,
+        from_scratch=from_scratch,
+        embedding=embedding,
     )

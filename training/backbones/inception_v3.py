@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from training.backbones.base import BackboneSpec, BackboneWeightsMissing, register
+from training.backbones.base import POOLED, BackboneSpec, BackboneWeightsMissing, register
 
 NAME = "inception_v3"
 WEIGHTS_ENV = "INCEPTION_V3_WEIGHTS"
@@ -72,9 +72,16 @@ def resolve_weights(weights: str | Path | None = None) -> str:
 
 
 def build_inception_v3(
-    *, input_size: int, weights: str | Path | None = None, from_scratch: bool = False
+    *,
+    input_size: int,
+    weights: str | Path | None = None,
+    from_scratch: bool = False,
+    embedding: str = POOLED,
 ):
-    """Frozen Inception-v3 feature extractor: raw pixels → 2048-d pooled embedding."""
+    """Frozen Inception-v3 feature extractor: raw pixels → 2048-d pooled embedding (the
+    only kind it has: a grid of its layers has not been measured without its weights)."""
+    if embedding != POOLED:
+        raise ValueError(f"inception_v3 has no {embedding!r} embedding")
     if input_size < MIN_INPUT_SIZE:
         raise ValueError(f"inception_v3 needs input_size >= {MIN_INPUT_SIZE}, got {input_size}")
     # Resolved before TensorFlow builds anything, so a missing file fails fast.

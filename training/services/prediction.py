@@ -49,7 +49,7 @@ def model_probabilities(model_version: ModelVersion, images: list[Image]):
     loaded = load_model_version(model_version)
     failures: dict[int, str] = {}
     if model_version.mode == ModelMode.HEAD:
-        result = embeddings_ensure(images, model_version.backbone)
+        result = embeddings_ensure(images, model_version.backbone, model_version.embedding)
         failures.update(result.failures)
         ids = [i.pk for i in images if i.pk in result.vectors]
         inputs = np.stack([result.vectors[i] for i in ids]) if ids else None

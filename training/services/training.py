@@ -125,13 +125,17 @@ def training_execute(*, run_id: int) -> TrainingRun | None:
 
 
 def _train(run: TrainingRun) -> ModelVersion:
+    from training.backbones import POOLED, get_spec
     from training.embedding_store import embeddings_ensure
 
     taxonomy = run.taxonomy
     dataset = verified_dataset(taxonomy)
     started = time.monotonic()
+    # A head reads the backbone's preferred kind of stored embedding; a fine-tuned model
+    # carries its own backbone, which pools.
+    embedding = get_spec(run.backbone).default_embedding if run.mode == ModelMode.HEAD else POOLED
     if run.mode == ModelMode.HEAD:
-        embedded = embeddings_ensure(dataset.images, run.backbone)
+        embedded = embeddings_ensure(dataset.images, run.backbone, embedding)
         keep = [i for i, image in enumerate(dataset.images) if image.pk in embedded.vectors]
         dataset = Dataset(
             images=[dataset.images[i] for i in keep],
@@ -210,6 +214,7 @@ def _train(run: TrainingRun) -> ModelVersion:
         policy=policy,
         heldout=heldout,
         input_size=_input_size(run, inputs),
+        embedding=embedding,
     )
 
 
@@ -252,7 +257,16 @@ def _pixels(dataset: Dataset, backbone: str) -> np.ndarray:
 
 
 def _store_version(
-    run, dataset, model, metrics, temperature, *, policy: dict, heldout: dict, input_size: int
+    run,
+    dataset,
+    model,
+    metrics,
+    temperature,
+    *,
+    policy: dict,
+    heldout: dict,
+    input_size: int,
+    embedding: str,
 ) -> ModelVersion:
     from training.artifacts import save_artifact
 
@@ -262,6 +276,7 @@ def _store_version(
     ) + 1
     config = {
         "backbone": run.backbone,
+        "embedding": embedding,
         "input_size": input_size,
         "mode": run.mode,
         "taxonomy_id": taxonomy.pk,
@@ -285,6 +300,7 @@ def _store_version(
         number=number,
         backbone=run.backbone,
         mode=run.mode,
+        embedding=embedding,
         input_size=input_size,
         taxonomy_version=taxonomy.version,
         artifact=stored,
