@@ -9,6 +9,8 @@ from labelling.models import (
     Membership,
     Prediction,
     Review,
+    ReviewLease,
+    ReviewSnapshot,
     Sector,
     Taxonomy,
     UploadBatch,
@@ -106,10 +108,26 @@ class PredictionAdmin(admin.ModelAdmin):
     list_display = ["image", "model_version", "top_label", "top_probability", "created_at"]
 
 
+class ReviewSnapshotInline(admin.StackedInline):
+    # What an undo restores: read-only, it is the record of the image before the review.
+    model = ReviewSnapshot
+    can_delete = False
+    readonly_fields = ["submission", "previous_labels", "previous_changed_at", "result_status"]
+    fields = readonly_fields
+
+
 @admin.register(Review)
 class ReviewAdmin(admin.ModelAdmin):
     list_display = ["image", "reviewer", "decision", "created_at", "undone_at"]
     list_filter = ["decision"]
+    inlines = [ReviewSnapshotInline]
+
+
+@admin.register(ReviewLease)
+class ReviewLeaseAdmin(admin.ModelAdmin):
+    # Who holds which image in the review queue now; deleting a lease frees its image.
+    list_display = ["image", "client", "reviewer", "expires_at"]
+    readonly_fields = ["image", "client", "reviewer", "expires_at"]
 
 
 @admin.register(WorkerHeartbeat)

@@ -1,12 +1,28 @@
 from django.contrib import admin
 
-from training.models import ActiveModel, ModelActivation, ModelVersion, TrainingRun
+from training.models import (
+    ActiveModel,
+    ImageEmbedding,
+    ModelActivation,
+    ModelVersion,
+    PredictionJob,
+    TrainingRun,
+)
 
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "taxonomy", "number", "backbone", "mode", "n_train", "created_at"]
-    list_filter = ["taxonomy", "backbone", "mode"]
+    list_display = [
+        "__str__",
+        "taxonomy",
+        "number",
+        "backbone",
+        "mode",
+        "embedding",
+        "n_train",
+        "created_at",
+    ]
+    list_filter = ["taxonomy", "backbone", "mode", "embedding"]
     readonly_fields = [f.name for f in ModelVersion._meta.fields]
 
 
@@ -24,3 +40,19 @@ class ModelActivationAdmin(admin.ModelAdmin):
 class TrainingRunAdmin(admin.ModelAdmin):
     list_display = ["taxonomy", "mode", "backbone", "status", "epoch", "max_epochs", "created_at"]
     list_filter = ["status", "mode"]
+
+
+@admin.register(ImageEmbedding)
+class ImageEmbeddingAdmin(admin.ModelAdmin):
+    # Vectors are computed by workers and shared by every version that reads their key.
+    list_display = ["image", "key", "dim", "created_at"]
+    list_filter = ["key"]
+    readonly_fields = ["image", "key", "dim", "created_at"]
+    exclude = ["vector"]
+
+
+@admin.register(PredictionJob)
+class PredictionJobAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "client", "model_version", "top_n", "created_at"]
+    readonly_fields = [f.name for f in PredictionJob._meta.fields]
+    exclude = ["images"]  # thousands, at times: the job API lists them
