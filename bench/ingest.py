@@ -115,16 +115,55 @@ def patched(patches: list):
         patches.clear()
 
 
+def capture_ingest_queue(patches: list) -> list[list[int]]:
+    """The ids each upload request queues for ingestion, kept here instead of sent to the
+    broker (the bench runs the ingest service itself)."""
+    from labelling.services import uploads
+
+    queued: list[list[int]] = []
+    patches.append((uploads, "enqueue_ingest", uploads.enqueue_ingest))
+    uploads.enqueue_ingest = lambda ids: queued.append(list(ids))
+    return queued
+
+
+def time_upload_stages(watch: Stopwatch, patches: list) -> None:
+    from labelling import image_validation
+    from labelling.services import uploads
+
+    watch.wrap(image_validation, "inspect_image", "upload: validate + decode", patches)
+    watch.wrap(uploads, "_sha256", "upload: hashing", patches)
+    watch.wrap(uploads, "_store", "upload: storage", patches)
+
+
+def time_ingest_stages(watch: Stopwatch, patches: list, *, prefix: str) -> None:
+    from PIL import Image as PILImage
+
+    from labelling import image_validation
+    from labelling.services import ingest
+
+    watch.wrap(ingest, "_load_original", f"{prefix}: storage read", patches)
+    watch.wrap(ingest, "_derive", "_derive", patches)
+    watch.wrap(image_validation, "_encode_jpeg", f"{prefix}: thumbnails", patches)
+    watch.wrap(PILImage.Image, "thumbnail", f"{prefix}: thumbnails", patches)
+    watch.wrap(ingest, "_replace", f"{prefix}: storage write", patches)
+
+
+def ingest_stage_seconds(watch: Stopwatch, *, prefix: str) -> dict[str, float]:
+    """The stopwatch's seconds, with decode split out of the derivatives' work: _derive =
+    decode (open, draft, load, EXIF transpose, sRGB) + the thumbnail work timed inside it."""
+    stages = dict(watch.seconds)
+    stages[f"{prefix}: decode"] = stages.pop("_derive") - stages.get(f"{prefix}: thumbnails", 0.0)
+    return stages
+
+
 def run_once(args, images: list[bytes], repeat: int) -> dict:
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.test import Client
-    from PIL import Image as PILImage
     from rest_framework.authtoken.models import Token
 
-    from labelling import image_validation
     from labelling.models import Client as Tenant
     from labelling.models import Image, Membership, Role, Sector, UploadBatch
-    from labelling.services import ingest, uploads
+    from labelling.services import ingest
     from tests.factories import UserFactory
 
     sector, _ = Sector.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
@@ -136,15 +175,11 @@ def run_once(args, images: list[bytes], repeat: int) -> dict:
     http = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Token {token.key}")
     url = f"/api/v1/clients/{tenant.slug}/batches/{batch.pk}/files/"
 
-    queued: list[list[int]] = []
     watch = Stopwatch()
     patches: list = []
     # --- API phase ------------------------------------------------------------------------
-    patches.append((uploads, "enqueue_ingest", uploads.enqueue_ingest))
-    uploads.enqueue_ingest = lambda ids: queued.append(list(ids))  # the broker's part
-    watch.wrap(image_validation, "inspect_image", "upload: validate + decode", patches)
-    watch.wrap(uploads, "_sha256", "upload: hashing", patches)
-    watch.wrap(uploads, "_store", "upload: storage", patches)
+    queued = capture_ingest_queue(patches)
+    time_upload_stages(watch, patches)
     files = [
         SimpleUploadedFile(f"image-{i}.{args.format.lower()}", data, "application/octet-stream")
         for i, data in enumerate(images)
@@ -166,21 +201,13 @@ def run_once(args, images: list[bytes], repeat: int) -> dict:
 
     # --- worker phase ---------------------------------------------------------------------
     watch = Stopwatch()
-    watch.wrap(ingest, "_load_original", "worker: storage read", patches)
-    watch.wrap(ingest, "_derive", "_derive", patches)
-    watch.wrap(image_validation, "_encode_jpeg", "worker: thumbnail", patches)
-    watch.wrap(PILImage.Image, "thumbnail", "worker: thumbnail", patches)
-    watch.wrap(ingest, "_replace", "worker: storage write", patches)
+    time_ingest_stages(watch, patches, prefix="worker")
     with patched(patches):
         start = time.perf_counter()
         for ids in queued:
             ingest.images_ingest(image_ids=ids)
         worker_seconds = time.perf_counter() - start
-    worker_stages = dict(watch.seconds)
-    # make_derivatives = decode (open, draft, load, EXIF transpose, sRGB) + thumbnail work
-    worker_stages["worker: decode"] = worker_stages.pop("_derive") - worker_stages.get(
-        "worker: thumbnail", 0.0
-    )
+    worker_stages = ingest_stage_seconds(watch, prefix="worker")
     done = Image.objects.filter(batch=batch, status="needs_review").count()
     if done != len(images):
         raise SystemExit(f"{done} of {len(images)} images ingested")

@@ -27,6 +27,11 @@ def env_int(name: str, default: int) -> int:
     return default if value in (None, "") else int(value)
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return default if value in (None, "") else float(value)
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
@@ -226,17 +231,31 @@ else:
         # exchange bindings; the default is ./control in the working directory
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
+        # How long an idle worker sleeps between looks at the folder (kombu's default: 1 s),
+        # which is the delay before a new upload starts ingesting. Listing a folder is cheap.
+        "polling_interval": env_float("CELERY_BROKER_POLLING_INTERVAL", 0.1),
     }
 CELERY_TASK_IGNORE_RESULT = True  # outcomes are stored on rows, not in a result backend
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# On Redis a worker reserves one task at a time, so a long one never holds others back. On
+# the filesystem broker Celery runs its blocking loop, which acknowledges a finished task only
+# between waits of up to 2 s for the next message: reserving one at a time, the worker idled
+# those 2 s after every ingest task (5 images/s end to end where Redis made 38). Reserving 8
+# keeps it busy (39 images/s; bench/end_to_end.py).
+CELERY_WORKER_PREFETCH_MULTIPLIER = env_int(
+    "CELERY_WORKER_PREFETCH_MULTIPLIER", 1 if REDIS_URL else 8
+)
 CELERY_TASK_DEFAULT_QUEUE = "ingest"
 # Every task names its queue (queue=...): ingest for per-image work, training for runs.
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 30)
 # Images left in processing this long (a worker killed mid-task) are queued again.
 INGEST_STUCK_AFTER_MINUTES = env_int("INGEST_STUCK_AFTER_MINUTES", 30)
+# A prediction job with images still unanswered and no new answer for this long lost its
+# message; it is queued again, for this many hours after it was asked.
+PREDICTION_JOB_STALE_AFTER_MINUTES = env_int("PREDICTION_JOB_STALE_AFTER_MINUTES", 15)
+PREDICTION_JOB_RETRY_HOURS = env_int("PREDICTION_JOB_RETRY_HOURS", 24)
 # A training run with no progress (no finished epoch) for this long lost its worker.
 TRAINING_STALE_AFTER_MINUTES = env_int("TRAINING_STALE_AFTER_MINUTES", 90)
 CELERY_BEAT_SCHEDULE = {
@@ -246,6 +265,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "sweep-stuck-images": {"task": "labelling.sweep_stuck_images", "schedule": 300},
     "sweep-stale-training-runs": {"task": "training.sweep_stale_runs", "schedule": 300},
+    "requeue-stalled-prediction-jobs": {
+        "task": "training.requeue_stalled_prediction_jobs",
+        "schedule": 300,
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 

@@ -35,6 +35,13 @@ def sweep_stale_runs() -> None:
     training_sweep_stale(stale_after=timedelta(minutes=settings.TRAINING_STALE_AFTER_MINUTES))
 
 
+@shared_task(name="training.requeue_stalled_prediction_jobs", queue="ingest", ignore_result=True)
+def requeue_stalled_prediction_jobs() -> None:
+    from training.services.prediction_jobs import prediction_jobs_requeue_stalled
+
+    prediction_jobs_requeue_stalled()
+
+
 @shared_task(name="training.predict", queue="ingest", acks_late=True)
 def predict(
     image_ids: list[int], top_n: int | None = None, model_version_id: int | None = None

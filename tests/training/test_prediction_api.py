@@ -393,3 +393,61 @@ def test_a_job_is_answered_by_the_real_model(
     # predicting for a job decides nothing: a person still reviews them
     warm.refresh_from_db()
     assert warm.status == ImageStatus.NEEDS_REVIEW
+
+
+# --- Lost messages ----------------------------------------------------------------------------
+
+
+def _age(job, minutes):
+    """Make ``job`` (and the predictions of its images by its version) look ``minutes`` old."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    then = timezone.now() - timedelta(minutes=minutes)
+    PredictionJob.objects.filter(pk=job.pk).update(created_at=then)
+    Prediction.objects.filter(model_version=job.model_version, image__in=job.images.all()).update(
+        created_at=then
+    )
+
+
+def test_a_stalled_job_has_its_unanswered_images_queued_again(world, active, queued):
+    from training.services.prediction_jobs import prediction_jobs_requeue_stalled
+
+    answered, lost, unreadable = (factories.ImageFactory(client=world.client_a) for _ in range(3))
+    Image.objects.filter(pk=unreadable.pk).update(status=ImageStatus.FAILED)
+    job = make_job(world, active, [answered, lost, unreadable], top_n=3)
+    predicted(answered, active, [{"label": world.labels.smiling.pk, "probability": 0.9}])
+
+    assert prediction_jobs_requeue_stalled() == {}  # a new job is given time
+    _age(job, minutes=30)
+    assert prediction_jobs_requeue_stalled() == {str(job.pk): 1}
+    assert queued["predict"] == [([lost.pk], 3)]
+    assert queued["pinned"] == [active.pk]  # by the job's own version
+
+
+def test_a_job_still_moving_or_finished_or_given_up_on_is_left_alone(world, active, queued):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from training.services.prediction_jobs import prediction_jobs_requeue_stalled
+
+    ranked = [{"label": world.labels.smiling.pk, "probability": 0.9}]
+    moving_images = [factories.ImageFactory(client=world.client_a) for _ in range(2)]
+    moving = make_job(world, active, moving_images)
+    PredictionJob.objects.filter(pk=moving.pk).update(
+        created_at=timezone.now() - timedelta(minutes=40)
+    )
+    predicted(moving_images[0], active, ranked)  # answered just now: the worker is on it
+
+    finished_image = factories.ImageFactory(client=world.client_a)
+    finished = make_job(world, active, [finished_image])
+    predicted(finished_image, active, ranked)
+    _age(finished, minutes=60)
+
+    old = make_job(world, active, [factories.ImageFactory(client=world.client_a)])
+    _age(old, minutes=25 * 60)
+
+    assert prediction_jobs_requeue_stalled() == {}
+    assert queued["predict"] == []

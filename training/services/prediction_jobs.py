@@ -13,10 +13,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from labelling.models import Client, Image, ImageStatus, Label, Prediction
@@ -123,6 +125,44 @@ def _enqueue(image_ids: list[int], top_n: int, model_version_id: int) -> None:
         predict.delay(image_ids, top_n, model_version_id)
     except Exception:  # the job is stored; a broker hiccup must not turn it into a 500
         logger.exception("could not queue prediction of images %s", image_ids)
+
+
+def prediction_jobs_requeue_stalled(*, now=None) -> dict[str, int]:
+    """Queue again the images of jobs that stopped moving; returns {job id: images queued}.
+
+    A predict message can be lost: on the filesystem broker a worker killed mid-task takes
+    its reserved messages with it, and a broker can lose its queue. A job counts as stalled
+    when it is older than PREDICTION_JOB_STALE_AFTER_MINUTES, has images without a
+    prediction of its version (and not failed), and none of its predictions is that recent.
+    Predicting is idempotent per (image, version), so a job merely stuck behind a long queue
+    costs its images a lookup each when they come round twice. Jobs older than
+    PREDICTION_JOB_RETRY_HOURS are left alone: their images keep their state."""
+    now = now or timezone.now()
+    stale = now - timedelta(minutes=settings.PREDICTION_JOB_STALE_AFTER_MINUTES)
+    oldest = now - timedelta(hours=settings.PREDICTION_JOB_RETRY_HOURS)
+    requeued: dict[str, int] = {}
+    jobs = PredictionJob.objects.filter(created_at__lt=stale, created_at__gte=oldest)
+    for job in jobs.order_by("created_at").iterator():
+        images = job.images.all()
+        predictions = Prediction.objects.filter(
+            model_version_id=job.model_version_id, image__in=images
+        )
+        if (predictions.aggregate(latest=Max("created_at"))["latest"] or stale) > stale:
+            continue  # it is moving
+        pending = list(
+            images.exclude(pk__in=predictions.values("image_id"))
+            .exclude(status=ImageStatus.FAILED)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        for start in range(0, len(pending), MAX_IMAGE_IDS):
+            _enqueue(pending[start : start + MAX_IMAGE_IDS], job.top_n, job.model_version_id)
+        if pending:
+            logger.warning(
+                "prediction job %s stalled: %d images queued again", job.pk, len(pending)
+            )
+            requeued[str(job.pk)] = len(pending)
+    return requeued
 
 
 def prediction_job_progress(*, job: PredictionJob) -> JobProgress:
