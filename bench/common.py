@@ -156,7 +156,7 @@ def bf16_backbone(name: str, *, input_size: int | None = None):
 
 def compiled(model):
     """``model`` called inside one tf.function: one graph instead of a Python call per layer
-    (what ``training.runtime.run_model`` does today, eagerly)."""
+    (as ``training.runtime.run_model`` calls the product's models)."""
     import tensorflow as tf
 
     return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
