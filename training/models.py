@@ -42,6 +42,10 @@ class ModelVersion(models.Model):
     # Calibrated held-out probabilities and true class indices ({"val": {"proba": [[...]],
     # "y": [...]}, "test": {...}}), kept so a new target needs no retraining.
     heldout = models.JSONField(default=dict, blank=True)
+    # Its top-1 label id for each gold test image it has answered ({"<image id>": label id}),
+    # written by workers (training, evaluation): comparisons between versions read these,
+    # so no web request runs a model.
+    gold_answers = models.JSONField(default=dict, blank=True)
     n_train = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -9,6 +9,7 @@ urlpatterns = [
     path("train/", views.train, name="models-train"),
     path("runs/<int:run_id>/progress/", views.run_progress, name="models-run-progress"),
     path("compare/", views.compare, name="models-compare"),
+    path("evaluate/", views.evaluate, name="models-evaluate"),
     path("rollback/", views.rollback, name="models-rollback"),
     path("target/", views.set_target, name="models-target"),
     path("<int:version_id>/", views.version_detail, name="model-version"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -23,7 +24,6 @@ from django.views.decorators.http import require_POST, require_safe
 from labelling.models import Client, Label, Taxonomy
 from labelling.tenancy import CAN_MANAGE_CLIENT
 from training import presentation
-from training.artifacts import ArtifactError
 from training.forms import ActivateForm, TargetForm, TrainForm
 from training.models import ACTIVE_RUN_STATUSES, ModelActivation, ModelVersion, TrainingRun
 from training.services.auto_accept import auto_accept_target_set
@@ -31,6 +31,7 @@ from training.services.dataset import NotEnoughData
 from training.services.training import TrainingAlreadyRunning, training_request
 from training.services.versions import (
     ActivationRefused,
+    ArtifactUnusable,
     active_version,
     model_activate,
     model_rollback,
@@ -203,9 +204,9 @@ def activate(request: HttpRequest, version_id: int) -> HttpResponse:
             model_version=version, user=request.user, force=force, note="from the models page"
         )
     except ActivationRefused as exc:
-        # Forcing overrides the gold comparison only; an unloadable artifact (raised from
-        # the loader's error) is refused whatever the admin says.
-        forceable = not force and exc.__cause__ is None
+        # Forcing overrides the gold comparison only; an unusable artifact is refused
+        # whatever the admin says.
+        forceable = not force and not isinstance(exc, ArtifactUnusable)
         context = {
             **_detail_context(client, taxonomy, version),
             "refused": str(exc),
@@ -214,6 +215,32 @@ def activate(request: HttpRequest, version_id: int) -> HttpResponse:
         return render(request, "training/version_detail.html", context, status=409)
     messages.success(request, f"v{version.number} is now the active model.")
     return redirect("model-version", version_id=version.pk)
+
+
+@login_required
+@require_POST
+def evaluate(request: HttpRequest) -> HttpResponse:
+    """Have the worker measure versions on today's gold test images (the set grows as the
+    library does); the compare page shows the result once their answers are stored."""
+    from training.tasks import evaluate as evaluate_task
+
+    _client, taxonomy = _scope(request)
+    ids = [v for v in request.POST.getlist("version") if v.isdigit()]
+    versions = [_version_or_404(taxonomy, v) for v in dict.fromkeys(ids)]
+    if not versions:
+        messages.error(request, "Choose the versions to measure.")
+        return redirect("models")
+    for version in versions:
+        transaction.on_commit(lambda pk=version.pk: evaluate_task.delay(pk))
+    numbers = " and ".join(f"v{v.number}" for v in versions)
+    messages.success(
+        request,
+        f"The worker is measuring {numbers} on today's gold test images; reload in a moment.",
+    )
+    back = request.POST.get("next", "")
+    if back.startswith(reverse("models-compare")):
+        return redirect(back)
+    return redirect("models")
 
 
 @login_required
@@ -303,23 +330,15 @@ def _comparison_rows(a: ModelVersion, b: ModelVersion) -> list[dict]:
 
 
 def gold_head_to_head(a: ModelVersion, b: ModelVersion) -> dict | None:
-    """Top-1 of both versions on the same gold test images (today's). With the active version
-    among them this is compare_on_gold, the check activation itself makes."""
-    from training.services.evaluation import compare_on_gold, gold_test_set, top1_accuracy
+    """Top-1 of both versions on the gold test images both have answered (their stored
+    answers: no model runs here). With the active version among them this is the check
+    activation itself makes. None when there are no gold test images yet."""
+    from training.services.evaluation import head_to_head
 
-    active = active_version(a.taxonomy)
-    if active is not None and active.pk in (a.pk, b.pk) and a.pk != b.pk:
-        candidate = b if active.pk == a.pk else a
-        comparison = compare_on_gold(candidate=candidate)
-        if comparison is None:
-            return None
-        scores = {candidate.pk: comparison.candidate_top1, active.pk: comparison.active_top1}
-        return {"n": comparison.n, "a": scores[a.pk], "b": scores[b.pk]}
-    images, truth, multi_label = gold_test_set(a)
-    if not images:
+    result = head_to_head(a, b)
+    if result is None:
         return None
-    top1_a, n = top1_accuracy(a, images, truth, multi_label)
-    top1_b, _ = top1_accuracy(b, images, truth, multi_label)
+    n, top1_a, top1_b = result
     return {"n": n, "a": top1_a, "b": top1_b}
 
 
@@ -334,15 +353,10 @@ def compare(request: HttpRequest) -> HttpResponse:
         return redirect("models")
     a, b = _version_or_404(taxonomy, a_id), _version_or_404(taxonomy, b_id)
     active = active_version(taxonomy)
-    gold, gold_error = None, ""
-    gold_asked = request.GET.get("gold") == "1"
-    if gold_asked:
-        try:
-            gold = gold_head_to_head(a, b)
-        except NotEnoughData:
-            gold = None  # no verified images, so no gold test images yet
-        except (ArtifactError, OSError, ValueError) as exc:  # as activation would refuse it
-            gold_error = f"The versions could not both be loaded: {exc}"
+    try:
+        gold = gold_head_to_head(a, b)
+    except NotEnoughData:
+        gold = None  # no verified images, so no gold test images yet
     context = {
         "client": client,
         "taxonomy": taxonomy,
@@ -351,8 +365,6 @@ def compare(request: HttpRequest) -> HttpResponse:
         "active": active,
         "rows": _comparison_rows(a, b),
         "gold": gold,
-        "gold_asked": gold_asked,
-        "gold_error": gold_error,
         "versions": versions,
     }
     return render(request, "training/compare.html", context)

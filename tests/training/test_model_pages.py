@@ -9,13 +9,14 @@ from django.contrib.messages import get_messages
 from django.test import Client as BrowserClient
 from django.urls import reverse
 
-from labelling.models import Taxonomy
+from labelling.models import Image, Taxonomy
 from tests import factories
 from tests.training.builders import finished_run, make_version, verified_library
 from training import runtime
 from training import views as model_views
 from training.models import ActiveModel, ModelActivation, ModelVersion, RunStatus, TrainingRun
 from training.services import versions
+from training.services.dataset import is_gold_test
 from training.services.evaluation import Comparison
 from training.services.training import training_execute, training_request
 
@@ -247,7 +248,7 @@ def test_an_unloadable_version_is_refused_without_a_force_button(world):
     refused = as_user(world.owner).post(reverse("model-version-activate", args=[v2.pk]))
     assert refused.status_code == 409
     html = refused.content.decode()
-    assert "cannot be loaded" in html and 'id="force-button"' not in html
+    assert "cannot be read" in html and 'id="force-button"' not in html
 
 
 def test_an_admin_rolls_back_and_is_told_when_there_is_nowhere_to_go(world, no_artifacts):
@@ -306,26 +307,64 @@ def test_two_versions_side_by_side_and_on_the_same_gold_images(world, monkeypatc
         "gold_head_to_head",
         lambda a, b: asked.append((a.pk, b.pk)) or {"n": 24, "a": 0.75, "b": 0.875},
     )
-    gold = browser.get(url + "&gold=1").content.decode()
+    gold = browser.get(url).content.decode()
     assert asked == [(v1.pk, v2.pk)]
     assert "On the same 24 gold test images" in gold and "87.5%" in gold
     assert "v2 does better" in gold
 
 
-def test_a_version_that_cannot_be_loaded_is_reported_on_the_gold_comparison(world):
+def test_the_gold_comparison_reads_the_answers_each_version_stored(world):
+    verified_library(world, n=40)
+    gold = [
+        image for image in Image.objects.filter(client=world.client_a) if is_gold_test(image.sha256)
+    ]
+    assert gold, "the library should hold some gold test images"
+    truth = {image.pk: image.image_labels.get().label_id for image in gold}
     v1 = make_version(world.taxonomy, labels=two_labels(world), active=True)
-    v2 = make_version(world.taxonomy, labels=two_labels(world))  # no files behind them
+    v2 = make_version(world.taxonomy, labels=two_labels(world))
+    wrong = {world.labels.smiling.pk: world.labels.building.pk}
+    wrong[world.labels.building.pk] = world.labels.smiling.pk
+    # v1 answers every gold image right; v2 gets the first one wrong; v1 also answered an
+    # image v2 never saw, which is left out.
+    v1.gold_answers = {str(pk): label for pk, label in truth.items()}
+    first = gold[0].pk
+    v2.gold_answers = {str(pk): label for pk, label in truth.items() if pk != gold[-1].pk}
+    v2.gold_answers[str(first)] = wrong[truth[first]]
+    v1.save()
+    v2.save()
+    url = f"{reverse('models-compare')}?a={v1.pk}&b={v2.pk}"
+    html = as_user(world.owner).get(url).content.decode()
+    n = len(gold) - 1
+    assert f"On the same {n} gold test images" in html
+    assert f"{100 * (n - 1) / n:.1f}%" in html and "v1 does better" in html
+
+
+def test_versions_without_common_answers_say_so_and_the_worker_can_measure_them(
+    world, monkeypatch, django_capture_on_commit_callbacks
+):
+    from training import tasks
+
     verified_library(world, n=20)
-    url = f"{reverse('models-compare')}?a={v1.pk}&b={v2.pk}&gold=1"
-    response = as_user(world.owner).get(url)
-    assert response.status_code == 200
-    assert b"could not both be loaded" in response.content
+    v1 = make_version(world.taxonomy, labels=two_labels(world), active=True)
+    v2 = make_version(world.taxonomy, labels=two_labels(world))
+    browser = as_user(world.owner)
+    url = f"{reverse('models-compare')}?a={v1.pk}&b={v2.pk}"
+    assert "have not answered any gold test image in common" in browser.get(url).content.decode()
+
+    queued = []
+    monkeypatch.setattr(tasks.evaluate, "delay", queued.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = browser.post(
+            reverse("models-evaluate"), {"version": [v1.pk, v2.pk], "next": url}
+        )
+    assert response.status_code == 302 and response["Location"] == url
+    assert queued == [v1.pk, v2.pk]
 
 
 def test_a_gold_comparison_without_verified_images_says_so(world):
     v1 = make_version(world.taxonomy, labels=two_labels(world), active=True)
     v2 = make_version(world.taxonomy, labels=two_labels(world))
-    url = f"{reverse('models-compare')}?a={v1.pk}&b={v2.pk}&gold=1"
+    url = f"{reverse('models-compare')}?a={v1.pk}&b={v2.pk}"
     assert b"no gold test images" in as_user(world.owner).get(url).content
 
 
@@ -358,7 +397,7 @@ def test_activate_compare_and_roll_back_with_real_models(world, settings):
         assert any("v2 is now the active model" in m for m in flash(activated))
         assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version == v2
 
-        compared = browser.get(f"{reverse('models-compare')}?a={v1.pk}&b={v2.pk}&gold=1")
+        compared = browser.get(f"{reverse('models-compare')}?a={v1.pk}&b={v2.pk}")
         assert "A tie." in compared.content.decode()
 
         browser.post(reverse("models-rollback"))

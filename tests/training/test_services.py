@@ -10,12 +10,13 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 
-from labelling.models import ImageStatus, Prediction
+from labelling.models import Image, ImageStatus, Prediction
 from tests import factories
 from tests.training.builders import add_photo as add_image
 from tests.training.builders import verified_library
 from training import runtime
 from training.models import ActiveModel, ModelVersion, RunStatus, TrainingRun
+from training.services.dataset import is_gold_test
 from training.services.prediction import images_predict, model_probabilities
 from training.services.training import (
     TrainingAlreadyRunning,
@@ -63,6 +64,10 @@ def test_a_training_run_makes_an_active_version_with_metrics(library):
     )
     assert version.metrics["top1_accuracy"]["value"] >= 0.8
     assert 0 < version.n_train < 60
+    # its answers on the gold test images, kept for comparisons without a model
+    gold = {str(i.pk) for i in Image.objects.all() if is_gold_test(i.sha256)}
+    assert set(version.gold_answers) == gold
+    assert set(version.gold_answers.values()) <= set(version.class_labels)
     # progress was reported after every epoch
     run.refresh_from_db()
     assert run.epoch == len(run.history) >= 1
@@ -235,3 +240,11 @@ def test_a_head_version_reads_the_kind_of_embedding_it_was_trained_on(library, m
         assert ids == [image.pk] and not failures
         top = version.class_labels[int(proba[0].argmax())]
         assert top == library.labels.smiling.pk
+
+
+def test_promotion_has_an_active_version_without_answers_measured_first(library):
+    first = train_now(library).model_version
+    ModelVersion.objects.filter(pk=first.pk).update(gold_answers={})  # made before answers
+    second = train_now(library)
+    first.refresh_from_db()
+    assert first.gold_answers and set(first.gold_answers) == set(second.model_version.gold_answers)

@@ -2,6 +2,8 @@
 for the owner (an admin of client A), its other roles, and an outsider (admin of client B of
 another sector, and a non-member of client A)."""
 
+import hashlib
+
 import pytest
 from django.urls import reverse
 from drf_spectacular.drainage import GENERATOR_STATS
@@ -213,7 +215,24 @@ def test_an_unloadable_artifact_is_refused_even_forced(world, api_client_for):
     url = reverse("api-model-version-activate", args=["alpha", v2.pk])
     response = api_client_for(world.owner).post(url, {"force": True}, format="json")
     assert response.status_code == 409
-    assert "cannot be loaded" in response.json()["detail"]
+    assert "cannot be read" in response.json()["detail"]
+
+
+def test_an_artifact_cut_short_is_refused_even_forced(world, api_client_for):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    make_version(world.taxonomy, labels=labels_of(world), active=True)
+    v2 = make_version(world.taxonomy, labels=labels_of(world))
+    whole = b"PK" + bytes(range(256)) * 40
+    v2.artifact = default_storage.save(v2.artifact, ContentFile(whole[: len(whole) // 2]))
+    v2.artifact_sha256 = hashlib.sha256(whole).hexdigest()  # what was recorded at writing
+    v2.save()
+    url = reverse("api-model-version-activate", args=["alpha", v2.pk])
+    response = api_client_for(world.owner).post(url, {"force": True}, format="json")
+    assert response.status_code == 409
+    assert "does not match the checksum" in response.json()["detail"]
+    assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version != v2
 
 
 @pytest.mark.parametrize("persona", ["librarian", "reviewer"])
@@ -280,3 +299,41 @@ def test_the_training_and_prediction_api_document_without_warnings():
         "/clients/{client_slug}/model-versions/{version_id}/activate/",
         "/clients/{client_slug}/rollback/",
     } <= set(schema["paths"])
+
+
+def test_activation_compares_stored_gold_answers_and_runs_no_model(
+    world, api_client_for, no_artifacts, monkeypatch
+):
+    from tests.training.builders import verified_library
+    from training.services import prediction
+    from training.services.dataset import is_gold_test
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a web request ran a model")
+
+    monkeypatch.setattr(prediction, "model_probabilities", no_model)
+    verified_library(world, n=40)
+    from labelling.models import Image
+
+    gold = [i for i in Image.objects.filter(client=world.client_a) if is_gold_test(i.sha256)]
+    truth = {str(i.pk): i.image_labels.get().label_id for i in gold}
+    active = make_version(world.taxonomy, labels=labels_of(world), active=True)
+    active.gold_answers = truth
+    active.save()
+    worse = make_version(world.taxonomy, labels=labels_of(world))
+    worse.gold_answers = {**truth, str(gold[0].pk): world.labels.not_smiling.pk}
+    worse.save()
+    api = api_client_for(world.owner)
+    url = reverse("api-model-version-activate", args=["alpha", worse.pk])
+
+    refused = api.post(url, {}, format="json")
+    assert refused.status_code == 409
+    assert f"same {len(gold)} gold test images" in refused.json()["detail"]
+
+    unmeasured = make_version(world.taxonomy, labels=labels_of(world))  # no answers stored
+    response = api.post(
+        reverse("api-model-version-activate", args=["alpha", unmeasured.pk]), {}, format="json"
+    )
+    assert response.status_code == 409
+    assert "have not answered the same gold test images" in response.json()["detail"]
+    assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version == active

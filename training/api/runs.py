@@ -138,7 +138,8 @@ class ModelVersionActivate(SectorModelsView, APIView):
         responses={200: s.ModelActivationSerializer, 409: REFUSED},
         description="Make this version the active one (admins). Refused (409) when it did "
         "worse than the active version on the same gold test images, unless forced, and "
-        "always when its artifact cannot be loaded.",
+        "always when its artifact is incomplete or does not match its checksum. Compares "
+        "the answers both versions stored for the gold test images: no model runs.",
     )
     def post(self, request, client_slug: str, version_id: int):
         version = generics.get_object_or_404(

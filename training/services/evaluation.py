@@ -1,4 +1,11 @@
-"""Evaluating model versions on the gold test images, and comparing two of them."""
+"""Evaluating model versions on the gold test images, and comparing two of them.
+
+Each version keeps its answer (the top-1 label id) for every gold test image it has seen:
+written by the worker when the version is trained (its test split is the gold set of that
+day) and extended by ``model_evaluate``. Comparisons read those stored answers, so that
+activating, rolling back and comparing on a page never load a model in a web process; only
+workers run models.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ from training.services.versions import active_version
 
 @dataclass
 class Comparison:
-    n: int
+    n: int  # gold test images both versions have answered
     candidate_top1: float
     active_top1: float
 
@@ -36,45 +43,77 @@ def gold_test_set(model_version: ModelVersion):
     return images, truth, dataset.multi_label
 
 
-def top1_accuracy(
-    model_version: ModelVersion, images, truth, multi_label: bool
-) -> tuple[float, int]:
-    """Top-1 accuracy of a version on images whose true label ids are ``truth``; an image
-    whose label the version never learned counts as a miss for it."""
+def gold_answers_record(model_version: ModelVersion, images) -> dict[str, int]:
+    """Run the version on those of ``images`` it has not answered yet and store its top-1
+    label ids beside the others. Loads the model: for workers only. An image the model
+    cannot read gets no answer (and is left out of comparisons)."""
     from training.services.prediction import model_probabilities
 
-    if not images:
-        return 0.0, 0
-    proba, ids, _failures = model_probabilities(model_version, images)
-    answer = dict(
-        zip(ids, (model_version.class_labels[int(i)] for i in proba.argmax(axis=1)), strict=True)
-    )
+    answers = dict(model_version.gold_answers or {})
+    todo = [image for image in images if str(image.pk) not in answers]
+    if todo:
+        proba, ids, _failures = model_probabilities(model_version, todo)
+        for image_id, index in zip(ids, proba.argmax(axis=1), strict=True):
+            answers[str(image_id)] = int(model_version.class_labels[int(index)])
+        ModelVersion.objects.filter(pk=model_version.pk).update(gold_answers=answers)
+        model_version.gold_answers = answers
+    return answers
+
+
+def _hits(answers: dict, images, truth, multi_label: bool) -> int:
     hits = 0
     for image, expected in zip(images, truth, strict=True):
-        predicted = answer.get(image.pk)
-        hits += int(predicted in expected) if multi_label else int(predicted == expected)
-    return hits / len(images), len(images)
+        answer = answers.get(str(image.pk))
+        hits += int(answer in expected) if multi_label else int(answer == expected)
+    return hits
+
+
+def head_to_head(a: ModelVersion, b: ModelVersion) -> tuple[int, float, float] | None:
+    """(n, top-1 of a, top-1 of b) on today's gold test images that both have answered;
+    None when the taxonomy has no gold test images yet. An image whose label a version never
+    learned counts as a miss for it."""
+    images, truth, multi_label = gold_test_set(a)
+    if not images:
+        return None
+    answers_a, answers_b = a.gold_answers or {}, b.gold_answers or {}
+    shared = [
+        (image, expected)
+        for image, expected in zip(images, truth, strict=True)
+        if str(image.pk) in answers_a and str(image.pk) in answers_b
+    ]
+    if not shared:
+        return 0, 0.0, 0.0
+    images, truth = [s[0] for s in shared], [s[1] for s in shared]
+    n = len(images)
+    return (
+        n,
+        _hits(answers_a, images, truth, multi_label) / n,
+        _hits(answers_b, images, truth, multi_label) / n,
+    )
 
 
 def compare_on_gold(*, candidate: ModelVersion) -> Comparison | None:
-    """Candidate against the active version on the same gold test images; None when
-    nothing is active (or there are no gold images yet)."""
+    """Candidate against the active version on the same gold test images, from their stored
+    answers; None when nothing is active (or there are no gold images yet). n is 0 when the
+    two have not answered any gold image in common."""
     active = active_version(candidate.taxonomy)
     if active is None or active.pk == candidate.pk:
         return None
-    images, truth, multi_label = gold_test_set(candidate)
-    if not images:
+    result = head_to_head(candidate, active)
+    if result is None:
         return None
-    candidate_top1, n = top1_accuracy(candidate, images, truth, multi_label)
-    active_top1, _ = top1_accuracy(active, images, truth, multi_label)
+    n, candidate_top1, active_top1 = result
     return Comparison(n=n, candidate_top1=candidate_top1, active_top1=active_top1)
 
 
 def model_evaluate(*, model_version: ModelVersion) -> dict:
-    """Re-measure a version on today's gold test images (the set grows with the library)
-    and keep the figures on the version row."""
+    """Re-measure a version on today's gold test images (the set grows with the library),
+    keep the figures on the version row and its answers for comparisons. For workers."""
     images, truth, multi_label = gold_test_set(model_version)
-    top1, n = top1_accuracy(model_version, images, truth, multi_label)
+    answers = gold_answers_record(model_version, images)
+    n = len(images)
+    # An image the model could not read has no answer: a miss, as it would be for a user.
+    top1 = _hits(answers, images, truth, multi_label) / n if n else 0.0
     from training.evaluation import wilson_interval
 
     low, high = wilson_interval(round(top1 * n), n) if n else (0.0, 0.0)

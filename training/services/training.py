@@ -188,7 +188,7 @@ def _train(run: TrainingRun) -> ModelVersion:
         model, logits_model = trained.model, trained.logits_model
     seconds = time.monotonic() - started
 
-    metrics, heldout = _measure(logits_model, inputs, y, val_idx, test_idx, dataset)
+    metrics, heldout, test_top1 = _measure(logits_model, inputs, y, val_idx, test_idx, dataset)
     metrics["training"] = {
         "seconds": round(seconds, 2),
         "epochs": trained.epochs_run,
@@ -215,12 +215,18 @@ def _train(run: TrainingRun) -> ModelVersion:
         heldout=heldout,
         input_size=_input_size(run, inputs),
         embedding=embedding,
+        # The test split is the gold test set: the version's answers on it, for comparisons.
+        gold_answers={
+            str(dataset.images[i].pk): int(dataset.class_labels[int(k)])
+            for i, k in zip(test_idx, test_top1, strict=True)
+        },
     )
 
 
 def _measure(logits_model, inputs, y, val_idx, test_idx, dataset: Dataset):
     """Fit the temperature on the validation images, then measure on the gold test images.
-    Returns (metrics, calibrated held-out probabilities for the policy)."""
+    Returns (metrics, calibrated held-out probabilities for the policy, the class index of
+    each test image's top answer)."""
     from training.calibration import apply_temperature, fit_temperature
     from training.evaluation import evaluate
     from training.runtime import run_model
@@ -239,7 +245,7 @@ def _measure(logits_model, inputs, y, val_idx, test_idx, dataset: Dataset):
         "val": {"proba": np.round(val_proba, 5).tolist(), "y": y[val_idx].tolist()},
         "test": {"proba": np.round(test_proba, 5).tolist(), "y": y[test_idx].tolist()},
     }
-    return metrics, heldout
+    return metrics, heldout, test_logits.argmax(axis=1)
 
 
 def _input_size(run: TrainingRun, inputs: np.ndarray) -> int:
@@ -267,6 +273,7 @@ def _store_version(
     heldout: dict,
     input_size: int,
     embedding: str,
+    gold_answers: dict[str, int],
 ) -> ModelVersion:
     from training.artifacts import save_artifact
 
@@ -309,14 +316,28 @@ def _store_version(
         metrics=metrics,
         policy=policy,
         heldout=heldout,
+        gold_answers=gold_answers,
         n_train=metrics["training"]["n_train"],
         created_by=run.requested_by,
     )
 
 
 def training_finish_promotion(*, model_version: ModelVersion, user=None) -> str:
-    """After training: activate when not worse than the active version on gold images."""
-    from training.services.versions import ActivationRefused, model_activate
+    """After training: activate when not worse than the active version on gold images.
+
+    Runs in the worker, so it can first have the active version answer today's gold images
+    it has not seen (those verified since it was trained, or all of them for a version made
+    before answers were stored): the comparison then covers the whole gold set."""
+    from training.services.evaluation import gold_answers_record, gold_test_set
+    from training.services.versions import ActivationRefused, active_version, model_activate
+
+    active = active_version(model_version.taxonomy)
+    if active is not None and active.pk != model_version.pk:
+        images, _truth, _multi_label = gold_test_set(model_version)
+        try:
+            gold_answers_record(active, images)
+        except Exception as exc:  # an unreadable active artifact must not lose the new version
+            logger.warning("could not have %s answer the gold images: %s", active, exc)
 
     try:
         model_activate(model_version=model_version, user=user, note="after training")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+
+from django.core.files.storage import default_storage
 from django.db import transaction
 
 from labelling.models import Taxonomy
@@ -12,20 +15,31 @@ class ActivationRefused(Exception):
     """The version may not serve: its artifact is unreadable, or it did worse."""
 
 
+class ArtifactUnusable(ActivationRefused):
+    """The version's file is missing, incomplete or replaced: no admin can force it."""
+
+
 def active_version(taxonomy: Taxonomy) -> ModelVersion | None:
     pointer = ActiveModel.objects.filter(taxonomy=taxonomy).select_related("model_version").first()
     return pointer.model_version if pointer else None
 
 
 def _verify_artifact(model_version: ModelVersion) -> None:
-    # A half-written or tampered artifact must never serve: load it before the pointer moves.
-    from training.artifacts import ArtifactError
-    from training.runtime import load_model_version
-
+    """A half-written or swapped artifact must never serve: its bytes must hash to the
+    checksum recorded when it was written. Reading is all it takes (no model is loaded, so
+    a web request can do it); the worker checks the same again when it loads the file."""
+    digest = hashlib.sha256()
     try:
-        load_model_version(model_version)
-    except (ArtifactError, OSError, ValueError) as exc:
-        raise ActivationRefused(f"{model_version} cannot be loaded: {exc}") from exc
+        with default_storage.open(model_version.artifact, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise ArtifactUnusable(f"{model_version} cannot be read: {exc}") from exc
+    if digest.hexdigest() != model_version.artifact_sha256:
+        raise ArtifactUnusable(
+            f"{model_version} cannot serve: its file does not match the checksum recorded when "
+            "it was written (it is incomplete or was replaced)."
+        )
 
 
 def model_activate(
@@ -43,6 +57,12 @@ def model_activate(
         from training.services.evaluation import compare_on_gold
 
         comparison = compare_on_gold(candidate=model_version)
+        if comparison is not None and comparison.n == 0:
+            raise ActivationRefused(
+                f"{model_version} and the active version have not answered the same gold test "
+                "images yet, so they cannot be compared: evaluate both (manage.py evaluate "
+                "--model-version ID) or force it to activate anyway."
+            )
         if comparison is not None and not comparison.candidate_not_worse:
             raise ActivationRefused(
                 f"{model_version} is worse than the active version on the same "
