@@ -65,6 +65,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--per-request", type=int, default=10, help="files per upload request")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--backbone", default=None, help="default: the product's default")
+    parser.add_argument(
+        "--baseline-prefetch",
+        type=int,
+        metavar="N",
+        help="also run the real stack with the worker reserving N tasks (1: the setting the "
+        "filesystem broker had before), on as many fresh images, for a ratio in the same run",
+    )
     parser.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
     return parser.parse_args(argv)
 
@@ -149,9 +156,10 @@ def batch_finished(batch_id: int) -> tuple[int, int]:
 # --- 1. the real stack ------------------------------------------------------------------------
 
 
-def start_processes(data_dir: str, port: int) -> list[subprocess.Popen]:
+def start_processes(data_dir: str, port: int, env_extra: dict) -> list[subprocess.Popen]:
     env = {
         **os.environ,
+        **env_extra,
         "TAXONOMY_DATA_DIR": data_dir,
         "DJANGO_SETTINGS_MODULE": "taxonomy_site.settings",
         "DJANGO_DEBUG": "0",
@@ -248,14 +256,17 @@ def wait_for_predictions(batch_id: int, n: int, *, timeout: float) -> float:
     raise SystemExit(f"timed out: {predicted} of {n} predicted, {waiting} still waiting")
 
 
-def real_stack(args, world: dict, data_dir: str, image_sets: list[list[bytes]]) -> list[dict]:
+def real_stack(
+    args, world: dict, data_dir: str, image_sets: list[list[bytes]], env_extra=None
+) -> list[dict]:
     import requests
 
     from bench.review_load import free_port
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    processes = start_processes(data_dir, port)
+    processes = start_processes(data_dir, port, env_extra or {})
+    label = " ".join(f"{k}={v}" for k, v in (env_extra or {}).items()) or "as configured"
     results = []
     try:
         wait_for_server(base)
@@ -280,7 +291,7 @@ def real_stack(args, world: dict, data_dir: str, image_sets: list[list[bytes]]) 
             }
             results.append(result)
             print(
-                f"real stack, repeat {repeat}: {result['images_per_s']:.1f} images/s "
+                f"real stack ({label}), repeat {repeat}: {result['images_per_s']:.1f} images/s "
                 f"(uploads done after {result['upload_seconds']:.1f} s of "
                 f"{result['seconds']:.1f} s; each image waited "
                 f"{result['upload_to_prediction_s_median']:.1f} s (median) for its prediction)",
@@ -394,7 +405,7 @@ def backbone_alone(world: dict, images: list[bytes], per_request: int) -> dict:
 # --- report -----------------------------------------------------------------------------------
 
 
-def report(args, world, real: list[dict], local: list[dict], ceiling: list[dict]) -> dict:
+def report(args, world, real, local, ceiling, before) -> dict:
     version = world["version"]
     n = args.images
     real_rate = statistics.median(r["images_per_s"] for r in real)
@@ -410,11 +421,19 @@ def report(args, world, real: list[dict], local: list[dict], ceiling: list[dict]
         f"  real stack (gunicorn + Celery worker, upload → stored prediction): "
         f"{real_rate:6.1f} images/s  (uploads finish at {upload_share:.0%} of the time)"
     )
+    wait = statistics.median(r["upload_to_prediction_s_median"] for r in real)
+    print(f"  from its upload to its stored prediction, an image waited {wait:.1f} s (median)")
     print(f"  one process, stage by stage: {local_rate:6.1f} images/s")
     print(
         f"  baseline, the backbone alone at batch {args.per_request}: {ceiling_rate:6.1f} images/s"
     )
     print(f"  real stack / backbone alone: {real_rate / ceiling_rate:.2f}")
+    before_rate = statistics.median(r["images_per_s"] for r in before) if before else None
+    if before_rate:
+        print(
+            f"  real stack with the worker reserving {args.baseline_prefetch} task(s): "
+            f"{before_rate:6.1f} images/s (as configured / this: {real_rate / before_rate:.1f}x)"
+        )
     stages = sorted({s for r in local for s in r["stages"]})
     print("\n  where one process's time goes (median share; ms per image):")
     shares = {}
@@ -447,6 +466,9 @@ def report(args, world, real: list[dict], local: list[dict], ceiling: list[dict]
         "backbone_alone": ceiling,
         "backbone_alone_images_per_s": ceiling_rate,
         "ratio_real_stack_to_backbone": real_rate / ceiling_rate,
+        "baseline_prefetch": args.baseline_prefetch,
+        "real_stack_baseline_prefetch": before,
+        "real_stack_baseline_prefetch_images_per_s": before_rate,
         "stages": shares,
     }
 
@@ -464,6 +486,14 @@ def main(argv=None) -> int:
             for seed, n in enumerate([args.per_request * 2] + [args.images] * args.repeats)
         ]
         real = real_stack(args, world, data_dir, sets)
+        before = []
+        if args.baseline_prefetch is not None:
+            sets = [
+                make_images(n, (width, height), "JPEG", 85, 500 + seed)
+                for seed, n in enumerate([args.per_request * 2] + [args.images] * args.repeats)
+            ]
+            env = {"CELERY_WORKER_PREFETCH_MULTIPLIER": str(args.baseline_prefetch)}
+            before = real_stack(args, world, data_dir, sets, env)
         # In process: a fresh set per repeat again, since those above are now duplicates.
         more = [
             make_images(n, (width, height), "JPEG", 85, 1000 + seed)
@@ -474,7 +504,7 @@ def main(argv=None) -> int:
         for repeat, images in enumerate(more[1:], 1):
             local.append(in_process(args, world, images, f"in process {repeat}", timed=True))
             ceiling.append(backbone_alone(world, images, args.per_request))
-        result = report(args, world, real, local, ceiling)
+        result = report(args, world, real, local, ceiling, before)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2))
