@@ -166,9 +166,11 @@ def make_derivatives(
     try:
         try:
             # JPEG: let libjpeg scale down by 1/2, 1/4 or 1/8 while decoding, to the
-            # smallest size still at least model_input_side on both sides.
+            # smallest size still at least the model-input image's own (the original fitted
+            # into model_input_side: a 1024×768 photo decodes at 512×384, a quarter of the
+            # pixels, and needs no resize). A square box would keep it at full size.
             if image.format == "JPEG":
-                image.draft("RGB", (model_input_side, model_input_side))
+                image.draft("RGB", _fitted(image.size, model_input_side))
             image.load()
             upright = ImageOps.exif_transpose(image)
             rgb = _to_srgb(upright)
@@ -271,6 +273,13 @@ def _to_srgb(image: PILImage.Image) -> PILImage.Image:
         except (ImageCms.PyCMSError, OSError, ValueError):
             pass  # a broken profile: fall back to the plain conversion
     return image if mode == "RGB" else image.convert("RGB")
+
+
+def _fitted(size: tuple[int, int], side: int) -> tuple[int, int]:
+    """``size`` scaled to fit a side × side box, as Image.thumbnail sizes it (never up)."""
+    width, height = size
+    scale = min(1.0, side / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _encode_jpeg(image: PILImage.Image, *, quality: int) -> bytes:

@@ -161,6 +161,34 @@ def test_it_reports_the_full_size_of_a_large_jpeg_decoded_in_draft_mode():
     assert (info.width, info.height) == (2400, 1600)
 
 
+@pytest.mark.parametrize(
+    "size, decoded",
+    [
+        ((1024, 768), (512, 384)),  # half scale is exactly the model-input image
+        ((4000, 3000), (1000, 750)),  # an eighth would be smaller than it: a quarter
+        ((640, 480), (640, 480)),  # already close: decoded whole
+    ],
+)
+def test_a_jpeg_is_decoded_at_the_smallest_scale_the_model_input_image_allows(
+    monkeypatch, size, decoded
+):
+    loaded = []
+    original_load = PILImage.Image.load
+
+    def spy(image):
+        result = original_load(image)
+        loaded.append(image.size)
+        return result
+
+    monkeypatch.setattr(PILImage.Image, "load", spy)
+    derivatives = make_derivatives(make_image_bytes(size=size), max_pixels=LIMITS["max_pixels"])
+
+    assert decoded in loaded
+    assert (derivatives.width, derivatives.height) == size  # the original's size is kept
+    model_input = PILImage.open(io.BytesIO(derivatives.model_input))
+    assert max(model_input.size) == min(512, max(size))
+
+
 def test_it_applies_the_exif_orientation():
     data = jpeg_with_exif(size=(120, 60), orientation=6)  # rotate 90° clockwise to view
 
