@@ -17,7 +17,8 @@ ratios hold):
   photos, and the cosine similarity of their embeddings;
 - draft: decode time of a large JPEG by ``load_image_for_backbone`` (Pillow draft mode on)
   against the same steps without draft mode;
-- head: ``train_head`` on 25,000 stored embeddings (synthetic, 1280-d, 20 classes) against
+- head: ``train_head`` on 25,000 stored embeddings (synthetic, as long as the default
+  backbone's head embedding: 3,008 values; 20 classes) against
   scikit-learn's logistic regression on the same arrays;
 - finetune: seconds per epoch of ``finetune`` on 1,000 images, the first epoch (graph
   building included) and the steady ones, at the backbone's input size and at 160 px.
@@ -82,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--agreement-n", type=int, default=500)
     add("--finetune-dir", default=DEFAULT_FINETUNE_DIR)
     add("--head-n", type=int, default=25_000)
+    add(
+        "--head-dim",
+        type=int,
+        default=None,
+        help="length of the synthetic embeddings (default: what heads on lite0, the default "
+        "backbone, read: 3,008 values of pooled+grid)",
+    )
     add("--head-repeats", type=int, default=3)
     add("--json", metavar="OUT")
     # Internal: the child process that measures oneDNN's bf16 graph rewrite, which is a
@@ -400,7 +408,12 @@ def head(args) -> dict:
     from training.head_training import train_head
     from training.splits import split_indices
 
-    X, y = _synthetic_embeddings(args.head_n)
+    if args.head_dim is None:
+        from training.backbones import get_spec
+
+        spec = get_spec("efficientnet_lite0")  # the product's default backbone
+        args.head_dim = spec.embedding_length(spec.default_embedding)
+    X, y = _synthetic_embeddings(args.head_n, dim=args.head_dim)
     split = split_indices(y, fractions=(0.9, 0.1, 0.0), seed=0)
     runs = []
     for repeat in range(args.head_repeats):
@@ -419,6 +432,7 @@ def head(args) -> dict:
     _log(f"head: median {median:.1f} s ({per_epoch:.2f} s/epoch); logreg baseline {logreg:.1f} s")
     return {
         "n_embeddings": args.head_n,
+        "dim": args.head_dim,
         "n_fit": int(len(split.train)),
         "n_val": int(len(split.val)),
         "runs": runs,

@@ -85,8 +85,10 @@ def test_other_roles_get_403_on_every_page(world, persona, queued_runs):
         reverse("models-rollback"),
         reverse("models-target"),
         reverse("model-version-activate", args=[version.pk]),
+        reverse("models-evaluate"),
     ):
-        assert browser.post(url, {"target": "0.9", "force": "on"}).status_code == 403, url
+        data = {"target": "0.9", "force": "on", "version": version.pk}
+        assert browser.post(url, data).status_code == 403, url
     assert queued_runs == [] and TrainingRun.objects.count() == 1
 
 
@@ -100,6 +102,8 @@ def test_anything_of_another_sector_is_404(world, other, queued_runs):
     activate = reverse("model-version-activate", args=[other.version.pk])
     assert browser.post(activate, {"force": "on"}).status_code == 404
     assert ActiveModel.objects.filter(model_version=other.version).exists()
+    evaluate = browser.post(reverse("models-evaluate"), {"version": other.version.pk})
+    assert evaluate.status_code == 404
 
 
 def test_an_admin_of_another_sector_sees_only_their_own_models(world, other):
