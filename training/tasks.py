@@ -30,9 +30,11 @@ def sweep_stale_runs() -> None:
 
     from django.conf import settings
 
-    from training.services.training import training_sweep_stale
+    from training.services.training import training_requeue_waiting, training_sweep_stale
 
-    training_sweep_stale(stale_after=timedelta(minutes=settings.TRAINING_STALE_AFTER_MINUTES))
+    stale_after = timedelta(minutes=settings.TRAINING_STALE_AFTER_MINUTES)
+    training_sweep_stale(stale_after=stale_after)
+    training_requeue_waiting(waiting_after=stale_after)
 
 
 @shared_task(name="training.requeue_stalled_prediction_jobs", queue="ingest", ignore_result=True)

@@ -206,6 +206,34 @@ def test_a_run_whose_worker_died_is_failed_by_the_sweeper_and_training_can_start
     assert training_request(taxonomy=world.taxonomy).status == RunStatus.QUEUED
 
 
+def test_a_run_still_queued_long_after_it_was_asked_is_sent_again_once_per_period(
+    world, monkeypatch, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from training import tasks
+    from training.services.training import training_requeue_waiting
+
+    sent = []
+    monkeypatch.setattr(tasks.train, "delay", sent.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = training_request(taxonomy=world.taxonomy)
+    assert sent == [run.pk]  # the first message, lost somewhere after this
+    period = timedelta(minutes=90)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert training_requeue_waiting(waiting_after=period) == []  # a fresh run waits
+
+    TrainingRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - 2 * period)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert training_requeue_waiting(waiting_after=period) == [run.pk]
+        assert training_requeue_waiting(waiting_after=period) == []  # not again this period
+    assert sent == [run.pk, run.pk]
+    run.refresh_from_db()
+    assert run.status == RunStatus.QUEUED
+
+
 def test_a_redelivered_task_does_not_run_a_claimed_run_twice(library):
     run = training_request(taxonomy=library.taxonomy)
     TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)

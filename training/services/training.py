@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from labelling.models import Taxonomy
@@ -364,3 +364,27 @@ def training_sweep_stale(*, stale_after: timedelta) -> list[int]:
         ),
     )
     return stale
+
+
+def training_requeue_waiting(*, waiting_after: timedelta) -> list[int]:
+    """Send again the runs still queued after ``waiting_after``: their message may be lost
+    (on the filesystem broker a killed worker takes the messages it had reserved with it),
+    and a queued run that never starts would block its taxonomy for good. A run that was
+    merely waiting behind others is harmless to send twice: the task claims it first, and
+    the copy finds it taken. Each run is sent again at most once per period."""
+    from training.tasks import train
+
+    now = timezone.now()
+    cutoff = now - waiting_after
+    waiting = TrainingRun.objects.filter(status=RunStatus.QUEUED).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
+    )
+    with transaction.atomic():
+        ids = list(waiting.values_list("pk", flat=True))
+        # heartbeat_at of a queued run: when its message was last sent again.
+        TrainingRun.objects.filter(pk__in=ids, status=RunStatus.QUEUED).update(heartbeat_at=now)
+        for pk in ids:
+            transaction.on_commit(lambda pk=pk: train.delay(pk))
+    if ids:
+        logger.warning("training runs %s were still queued: sent again", ids)
+    return ids
