@@ -3,6 +3,7 @@
 import io
 import warnings
 
+import numpy as np
 import pytest
 from PIL import Image as PILImage
 from PIL import PngImagePlugin
@@ -112,6 +113,44 @@ def test_it_rejects_html_appended_after_the_image():
     polyglot = make_image_bytes(fmt="PNG") + b"<SCRIPT src=//evil.example/x.js></SCRIPT>"
 
     assert rejection(polyglot).code == "active_content"
+
+
+def _jpeg_with_bytes_in_its_pixels(marker: bytes) -> bytes:
+    """A noisy JPEG whose compressed pixel data carries ``marker`` (written over a run with
+    no 0xFF byte near it, so the structure stays whole: it still decodes)."""
+    pixels = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    PILImage.fromarray(pixels).save(buffer, format="JPEG", quality=90)
+    data = bytearray(buffer.getvalue())
+    sos = data.find(b"\xff\xda")
+    scan = sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")
+    at = scan + (len(data) - scan) // 2
+    while 0xFF in data[at - 1 : at + len(marker) + 1]:
+        at += 7
+    data[at : at + len(marker)] = marker
+    return bytes(data)
+
+
+def test_markup_bytes_inside_compressed_pixels_are_not_a_web_page():
+    # Compressed pixels are random bytes: "<svg" alone turned up in about one camera-sized
+    # JPEG in 3,600 and had it refused. No sniffer reads a tag there.
+    photo = _jpeg_with_bytes_in_its_pixels(b"<svg ")
+    assert b"<svg " in photo
+
+    info = inspect_image(photo, **LIMITS)
+
+    assert (info.format, info.width) == ("JPEG", 256)
+
+
+def test_markup_in_a_jpeg_comment_or_after_its_end_is_refused():
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (32, 32), (10, 120, 10)).save(
+        buffer, format="JPEG", comment=b"<svg onload=alert(1)>"
+    )
+    assert rejection(buffer.getvalue()).code == "active_content"
+
+    trailer = _jpeg_with_bytes_in_its_pixels(b"<b") + b"<html><script>alert(1)</script>"
+    assert rejection(trailer).code == "active_content"
 
 
 def test_it_rejects_an_empty_file():
