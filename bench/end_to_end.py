@@ -242,6 +242,17 @@ def upload_over_http(session, base: str, world: dict, batch_id: int, images, per
         response = session.post(url, files=files, timeout=120)
         if response.status_code != 201:
             raise SystemExit(f"upload failed: {response.status_code} {response.text[:300]}")
+        _all_stored(response.json()["results"])
+
+
+def _all_stored(results: list[dict]) -> None:
+    """Every file must be a new image: a refused or duplicate one would never get the
+    prediction the clock waits for."""
+    odd = [
+        f"{r['name']}: {r['status']} ({r['message']})" for r in results if r["status"] != "stored"
+    ]
+    if odd:
+        raise SystemExit("not every file was stored as a new image: " + "; ".join(odd))
 
 
 def wait_for_predictions(batch_id: int, n: int, *, timeout: float) -> float:
@@ -364,6 +375,7 @@ def in_process(args, world: dict, images: list[bytes], name: str, *, timed: bool
             response = http.post(url, {"file": files[offset : offset + args.per_request]})
             if response.status_code != 201:
                 raise SystemExit(f"upload failed: {response.status_code} {response.content[:300]}")
+            _all_stored(response.json()["results"])
             for ids in queued:
                 ingest.images_ingest(image_ids=ids)
             queued.clear()
