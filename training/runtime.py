@@ -18,6 +18,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.storage import default_storage
 
+from training.backbones import POOLED  # the registry only: no TensorFlow
+
 _lock = threading.Lock()
 _backbones: dict[tuple[str, int, str], object] = {}
 _artifacts: dict[int, LoadedModel] = {}
@@ -49,7 +51,7 @@ def input_size_for(name: str) -> int:
     return settings.BACKBONE_INPUT_SIZE or get_spec(name).input_size
 
 
-def backbone_model(name: str, embedding: str = "pooled"):
+def backbone_model(name: str, embedding: str = POOLED):
     """The frozen feature extractor ``name`` with its ``embedding`` output, built (or read
     from its cache) once."""
     from training.backbones import build_backbone
