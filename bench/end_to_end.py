@@ -336,6 +336,7 @@ def in_process(args, world: dict, images: list[bytes], name: str, *, timed: bool
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.test import Client
 
+    import training.inference
     import training.runtime
     from labelling.services import ingest
     from training import embedding_store
@@ -352,7 +353,7 @@ def in_process(args, world: dict, images: list[bytes], name: str, *, timed: bool
     backbone = training.runtime.backbone_model(
         world["version"].backbone, world["version"].embedding
     )
-    original_run = training.runtime.run_model
+    original_run = training.inference.run_model
 
     def run_model(model, inputs, **kwargs):
         stage = "predict: backbone" if model is backbone else "predict: head"
@@ -362,8 +363,8 @@ def in_process(args, world: dict, images: list[bytes], name: str, *, timed: bool
         finally:
             watch.seconds[stage] += time.perf_counter() - t0
 
-    patches.append((training.runtime, "run_model", original_run))
-    training.runtime.run_model = run_model
+    patches.append((training.inference, "run_model", original_run))
+    training.inference.run_model = run_model
     files = [
         SimpleUploadedFile(f"photo-{i}.jpg", data, "application/octet-stream")
         for i, data in enumerate(images)
@@ -399,7 +400,8 @@ def backbone_alone(world: dict, images: list[bytes], per_request: int) -> dict:
     import numpy as np
 
     from training.backbones.preprocess import load_image_for_backbone
-    from training.runtime import backbone_model, run_model
+    from training.inference import run_model
+    from training.runtime import backbone_model
 
     version = world["version"]
     model = backbone_model(version.backbone, version.embedding)

@@ -9,7 +9,7 @@ ratios hold):
 - gemm: GFLOP/s of a 2048³ matrix product (numpy float32, TensorFlow float32 and bfloat16),
   the practical ceiling for a convolution network on these cores;
 - throughput: backbone images/s at batch 1, 8, 16 and 32, called as the product calls it
-  (``training.runtime.run_model``: the model inside one cached tf.function) beside the plain
+  (``training.inference.run_model``: the model inside one cached tf.function) beside the plain
   eager Keras call it replaced (one Python dispatch per layer); float32 beside bfloat16
   (Keras's mixed_bfloat16 policy, and oneDNN's graph rewrite in a child process); achieved
   GFLOP/s and the share of the GEMM ceiling;
@@ -112,7 +112,7 @@ def _rates(model, batches, repeats, *, how: str) -> dict[int, float]:
     product's call) or "compiled" (a bare tf.function, for models the product never runs)."""
     import tensorflow as tf
 
-    from training.runtime import run_model
+    from training.inference import run_model
 
     size = model.get_layer("resize").height
     rng = np.random.default_rng(0)
