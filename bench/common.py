@@ -131,7 +131,6 @@ def bf16_backbone(name: str, *, input_size: int | None = None):
 
     from training.backbones import build_backbone, get_spec
     from training.backbones import efficientnet_lite as lite
-    from training.backbones.wrapper import frozen_feature_extractor
 
     spec = get_spec(name)
     input_size = input_size or spec.input_size
@@ -139,24 +138,18 @@ def bf16_backbone(name: str, *, input_size: int | None = None):
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:
-        base = lite._feature_network(lite.VARIANTS[name])
+        base = lite.feature_network(lite.VARIANTS[name])
     finally:
         keras.config.set_dtype_policy(previous)
     base.set_weights(fp32.get_layer(name).get_weights())
-    features = frozen_feature_extractor(
-        base,
-        input_size=input_size,
-        scale=1.0 / lite.INPUT_STD,
-        offset=-lite.INPUT_MEAN / lite.INPUT_STD,
-        name=f"{name}_features_bf16",
-    )
+    features = lite.preprocessed(base, input_size=input_size, name=f"{name}_features_bf16")
     out = keras.layers.Activation("linear", dtype="float32", name="embedding_fp32")(features.output)
     return keras.Model(features.input, out, name=f"{name}_bf16"), fp32
 
 
 def compiled(model):
     """``model`` called inside one tf.function: one graph instead of a Python call per layer
-    (as ``training.runtime.run_model`` calls the product's models)."""
+    (as ``training.inference.run_model`` calls the product's models)."""
     import tensorflow as tf
 
     return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
