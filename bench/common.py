@@ -5,8 +5,14 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
+
+
+def log(message: str) -> None:
+    """Progress for the person watching: on stderr, so that stdout holds only the figures."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def median_seconds(fn: Callable[[], object], *, repeats: int, warmup: int = 1) -> float:
@@ -153,3 +159,13 @@ def compiled(model):
     import tensorflow as tf
 
     return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+
+def quiet_tensorflow() -> None:
+    """Keep TensorFlow's start-up chatter and Keras's input-structure warning (raised by
+    the product's logits models, harmless) out of the report."""
+    import os
+    import warnings
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")

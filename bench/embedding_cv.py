@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.common import quiet_tensorflow
 from bench.folders import apply_merges, draw_train_test, parse_merges, scan_roots, select_classes
-from bench.protocol import quiet_tensorflow
 
 TASKS = {
     "smile": (["genki4k-smile/train"], [], None),
