@@ -23,7 +23,6 @@ as medians over the repeats.
 from __future__ import annotations
 
 import argparse
-import io
 import statistics
 import sys
 import tempfile
@@ -51,27 +50,11 @@ def parse_args() -> argparse.Namespace:
 
 def make_images(count: int, size: tuple[int, int], fmt: str, quality: int, seed: int) -> list:
     import numpy as np
-    from PIL import Image, ImageDraw
+
+    from bench.photos import encoded, photo_like
 
     rng = np.random.default_rng(seed)
-    width, height = size
-    x = np.linspace(0, 1, width, dtype=np.float32)[None, :, None]
-    y = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
-    images = []
-    for _ in range(count):
-        a, b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
-        pixels = a * (1 - x) * (1 - y) + b * x * y + rng.normal(0, 6, (height, width, 3))
-        image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
-        draw = ImageDraw.Draw(image)
-        for _ in range(6):
-            x0, y0 = rng.integers(0, width), rng.integers(0, height)
-            x1, y1 = x0 + rng.integers(10, width // 2), y0 + rng.integers(10, height // 2)
-            draw.ellipse((x0, y0, x1, y1), fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
-        buffer = io.BytesIO()
-        options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-        image.save(buffer, format=fmt, **options)
-        images.append(buffer.getvalue())
-    return images
+    return [encoded(photo_like(rng, size), fmt, quality) for _ in range(count)]
 
 
 class Stopwatch:

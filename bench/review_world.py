@@ -3,30 +3,16 @@ prediction, and reviewers with API tokens; and what the database holds after the
 
 from __future__ import annotations
 
-import io
-
 PASSWORD = "bench-review-password"
 
 
 def jpeg(size: tuple[int, int], seed: int) -> bytes:
     import numpy as np
-    from PIL import Image, ImageDraw
 
-    rng = np.random.default_rng(seed)
-    width, height = size
-    x = np.linspace(0, 1, width, dtype=np.float32)[None, :, None]
-    y = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
-    a, b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
-    pixels = a * (1 - x) * (1 - y) + b * x * y + rng.normal(0, 6, (height, width, 3))
-    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(image)
-    for _ in range(8):
-        x0, y0 = rng.integers(0, width), rng.integers(0, height)
-        x1, y1 = x0 + rng.integers(20, width // 2), y0 + rng.integers(20, height // 2)
-        draw.ellipse((x0, y0, x1, y1), fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=85)
-    return buffer.getvalue()
+    from bench.photos import encoded, photo_like
+
+    image = photo_like(np.random.default_rng(seed), size, ellipses=8, min_extent=20)
+    return encoded(image, "JPEG", 85)
 
 
 def seed(args) -> dict:
