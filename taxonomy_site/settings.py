@@ -46,8 +46,14 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 def _secret_key() -> str:
     """DJANGO_SECRET_KEY in production; on the embedded set-up, a random key made on first
     start and kept in the data dir (readable by its owner only), never a shared default."""
-    key = env_str("DJANGO_SECRET_KEY")
-    if key:
+    if "DJANGO_SECRET_KEY" in os.environ:
+        key = os.environ["DJANGO_SECRET_KEY"].strip()
+        if not key:
+            # Set but empty is a mistake in the deployment, not a request for the default.
+            raise ImproperlyConfigured(
+                "DJANGO_SECRET_KEY is set but empty: give it a value, or unset it to use "
+                "the key generated in the data directory."
+            )
         return key
     path = DATA_DIR / "secret_key"
     if not path.exists():
@@ -67,6 +73,22 @@ SECRET_KEY = _secret_key()
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+# --- HTTPS ----------------------------------------------------------------------------
+# Secure by default once DEBUG is off: redirect to https, HSTS, cookies sent over https
+# only. DJANGO_HTTPS=0 turns all of it off (plain http, e.g. `make run` on localhost).
+# Behind a TLS-terminating proxy, name the header it sets, e.g.
+# DJANGO_SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO (its value must be "https").
+HTTPS = env_bool("DJANGO_HTTPS", not DEBUG)
+_proxy_header = env_str("DJANGO_SECURE_PROXY_SSL_HEADER").strip()
+if _proxy_header:
+    SECURE_PROXY_SSL_HEADER = (_proxy_header, "https")
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", HTTPS)
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 365 * 24 * 3600 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", HTTPS)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", HTTPS)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", HTTPS)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
