@@ -294,6 +294,45 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
+# --- Cache and throttling -------------------------------------------------------------
+# Throttle counters live in the cache: Redis when REDIS_URL is set (shared by every web
+# process and host), else files in the data dir (shared by the processes of one host).
+CACHE_URL = env_str("CACHE_URL", REDIS_URL)
+if CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "taxonomy",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": DATA_DIR / "cache",
+        }
+    }
+
+
+def _rate(name: str, default: str) -> str | None:
+    # "10/min", "100/hour", ...; "off" (or "none") lifts the limit.
+    value = env_str(f"THROTTLE_{name.upper()}", default).strip()
+    return None if value.lower() in {"off", "none", "0"} else value
+
+
+THROTTLE_RATES = {
+    # Login form POSTs, per client address and per user name (pages and admin).
+    "login": _rate("login", "10/min"),
+    # API requests with a wrong or expired token, per client address.
+    "token": _rate("token", "20/min"),
+    "upload": _rate("upload", "600/min"),
+    "training": _rate("training", "10/hour"),
+    "prediction": _rate("prediction", "120/min"),
+    "anon": _rate("anon", "120/min"),
+    "user": _rate("user", "2000/min"),
+}
+
 # --- API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -305,6 +344,14 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": [],
+    # Every caller is limited (per user, or per address when anonymous); uploads, training
+    # runs and predictions have their own scope on their views (labelling/throttling.py).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+        "labelling.throttling.WriteScopedRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": THROTTLE_RATES,
     # Django ValidationErrors raised by services become 400s, never 500s.
     "EXCEPTION_HANDLER": "labelling.api.exceptions.exception_handler",
 }

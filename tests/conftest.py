@@ -2,6 +2,7 @@
 endpoint is tested with: the owner (an admin of client A), a member of client A with a
 narrower role, and an outsider (an admin of client B in the same sector)."""
 
+import uuid
 from types import SimpleNamespace
 
 import pytest
@@ -30,6 +31,29 @@ def _media_in_tmp(settings, tmp_path):
     }
     settings.MODEL_CACHE_DIR = tmp_path / "model-cache"
     return media
+
+
+@pytest.fixture(autouse=True)
+def _cache_of_its_own(settings):
+    # Throttle counters live in the cache: a key prefix per test keeps one test's requests
+    # from counting against the next (without flushing a Redis database others may use).
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+    }
+
+
+@pytest.fixture
+def throttle_rates(monkeypatch):
+    """throttle_rates(login="2/min", ...) → those scopes' rates for this test. DRF reads the
+    rates once, into a class attribute, so settings overrides would not reach it."""
+    from rest_framework.throttling import SimpleRateThrottle
+
+    def set_rates(**rates):
+        monkeypatch.setattr(
+            SimpleRateThrottle, "THROTTLE_RATES", {**SimpleRateThrottle.THROTTLE_RATES, **rates}
+        )
+
+    return set_rates
 
 
 @pytest.fixture

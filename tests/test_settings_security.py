@@ -83,3 +83,28 @@ def test_without_a_key_the_generated_per_install_key_is_used(tmp_path):
     key_file = tmp_path / "data" / "secret_key"
     assert len(key_file.read_text().strip()) >= 50
     assert key_file.stat().st_mode & 0o077 == 0
+
+
+PRINT_THROTTLING = (
+    "from django.conf import settings as s; print(s.CACHES['default']['BACKEND'],"
+    " s.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']['login'])"
+)
+
+
+def test_throttle_counters_are_shared_through_redis_and_rates_come_from_the_environment(
+    tmp_path,
+):
+    result = run_manage(
+        tmp_path,
+        "shell",
+        "-c",
+        PRINT_THROTTLING,
+        REDIS_URL="redis://127.0.0.1:6379/7",
+        THROTTLE_LOGIN="3/hour",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "django.core.cache.backends.redis.RedisCache 3/hour"
+    result = run_manage(tmp_path, "shell", "-c", PRINT_THROTTLING)
+    assert result.stdout.splitlines()[-1].startswith(
+        "django.core.cache.backends.filebased.FileBasedCache"
+    )
