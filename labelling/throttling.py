@@ -33,11 +33,22 @@ class KeyedThrottle(SimpleRateThrottle):
 
     def __init__(self, scope: str, key: str):
         self.scope = scope
-        self.key = key
+        self.ident = key  # SimpleRateThrottle keeps its cache key in self.key
         super().__init__()
 
     def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.key}
+        return self.cache_format % {"scope": self.scope, "ident": self.ident}
+
+    def wait_without_counting(self) -> float | None:
+        """Seconds until the next request would be allowed, or None when it would be."""
+        if self.rate is None:
+            return None
+        self.key = self.get_cache_key(None, None)
+        self.now = self.timer()
+        self.history = [t for t in self.cache.get(self.key, []) if t > self.now - self.duration]
+        if len(self.history) < self.num_requests:
+            return None
+        return self.wait() or 1
 
 
 def client_address(request: HttpRequest) -> str:

@@ -92,14 +92,18 @@ def world(db):
 @pytest.fixture
 def api_client_for():
     """api_client_for(user) → a DRF APIClient authenticated as that user by token."""
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
+
+    from labelling.services.tokens import token_create
+
+    keys = {}
 
     def make(user):
         client = APIClient()
         if user is not None:
-            token, _ = Token.objects.get_or_create(user=user)
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            if user.pk not in keys:
+                keys[user.pk] = token_create(user=user, name="tests").key
+            client.credentials(HTTP_AUTHORIZATION=f"Token {keys[user.pk]}")
         return client
 
     return make
