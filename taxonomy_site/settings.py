@@ -40,6 +40,26 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # Everything the embedded set-up writes (database, media, broker queue) lives here.
 DATA_DIR = Path(env_str("TAXONOMY_DATA_DIR", str(BASE_DIR / "var")))
 
+# The data dir holds the database, the secret key, media and caches: what the product
+# writes is readable by its owner only (TAXONOMY_UMASK=027 lets the owner's group read).
+UMASK = int(env_str("TAXONOMY_UMASK", "077"), 8)
+os.umask(UMASK)
+FILE_UPLOAD_PERMISSIONS = 0o666 & ~UMASK
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o777 & ~UMASK
+
+
+def _own_data_dir() -> None:
+    DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o777 & ~UMASK)
+    try:
+        # A data dir made before (or by another tool) with wider modes is closed up too.
+        if DATA_DIR.stat().st_uid == os.getuid():
+            DATA_DIR.chmod(0o777 & ~UMASK)
+    except OSError:
+        pass  # a mount we do not own: its owner decides
+
+
+_own_data_dir()
+
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
 
@@ -59,7 +79,6 @@ def _secret_key() -> str:
     if not path.exists():
         import secrets
 
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(50))
@@ -170,6 +189,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# Mail (password reset): SMTP when EMAIL_HOST is set, else each message is written as a file
+# in the data dir's mail/ folder, for an admin to pass on.
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_BACKEND = env_str(
+    "DJANGO_EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.filebased.EmailBackend",
+)
+EMAIL_FILE_PATH = Path(env_str("EMAIL_FILE_PATH", str(DATA_DIR / "mail")))
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", EMAIL_PORT == 587)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", EMAIL_PORT == 465)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "taxonomy@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 

@@ -108,3 +108,24 @@ def test_throttle_counters_are_shared_through_redis_and_rates_come_from_the_envi
     assert result.stdout.splitlines()[-1].startswith(
         "django.core.cache.backends.filebased.FileBasedCache"
     )
+
+
+def test_the_data_dir_and_its_files_are_readable_by_their_owner_only(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)  # as an older install left it
+    result = run_manage(tmp_path, "migrate", "--noinput", "--verbosity", "0")
+    assert result.returncode == 0, result.stderr
+    assert data.stat().st_mode & 0o777 == 0o700
+    for name in ["db.sqlite3", "secret_key"]:
+        assert (data / name).stat().st_mode & 0o077 == 0, name
+
+
+def test_mail_goes_to_files_in_the_data_dir_unless_smtp_is_configured(tmp_path):
+    show = "from django.conf import settings as s; print(s.EMAIL_BACKEND, s.EMAIL_FILE_PATH)"
+    result = run_manage(tmp_path, "shell", "-c", show)
+    backend, path = result.stdout.splitlines()[-1].split()
+    assert backend == "django.core.mail.backends.filebased.EmailBackend"
+    assert path == str(tmp_path / "data" / "mail")
+    result = run_manage(tmp_path, "shell", "-c", show, EMAIL_HOST="smtp.example.org")
+    assert result.stdout.splitlines()[-1].startswith("django.core.mail.backends.smtp.")
