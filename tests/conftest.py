@@ -92,9 +92,8 @@ def world(db):
 @pytest.fixture
 def api_client_for():
     """api_client_for(user) → a DRF APIClient authenticated as that user by token."""
-    from rest_framework.test import APIClient
-
     from django.utils import timezone
+    from rest_framework.test import APIClient
 
     from labelling.models import ApiToken
     from labelling.services.tokens import token_create
