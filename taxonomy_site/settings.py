@@ -119,6 +119,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by the app (no CDN)
     "labelling",
     "training",
 ]
@@ -399,6 +400,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Sectors, taxonomies, clients, images, batches, predictions and reviews.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"ImageStatusEnum": "labelling.models.ImageStatus"},
 }
 
