@@ -88,9 +88,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def build_world(backbone: str | None) -> dict:
     import numpy as np
     from django.conf import settings
-    from rest_framework.authtoken.models import Token
 
     from labelling.models import Membership, Role
+    from labelling.services.tokens import token_create
     from tests import factories
     from tests.training.builders import add_photo
     from training.services.training import training_execute, training_request
@@ -122,7 +122,7 @@ def build_world(backbone: str | None) -> dict:
     return {
         "client": client,
         "user": user,
-        "token": Token.objects.create(user=user).key,
+        "token": token_create(user=user, name="bench").key,
         "version": version,
     }
 

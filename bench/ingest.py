@@ -131,18 +131,18 @@ def ingest_stage_seconds(watch: Stopwatch, *, prefix: str) -> dict[str, float]:
 def run_once(args, images: list[bytes], repeat: int) -> dict:
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.test import Client
-    from rest_framework.authtoken.models import Token
 
     from labelling.models import Client as Tenant
     from labelling.models import Image, Membership, Role, Sector, UploadBatch
     from labelling.services import ingest
+    from labelling.services.tokens import token_create
     from tests.factories import UserFactory
 
     sector, _ = Sector.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
     tenant = Tenant.objects.create(name=f"Bench {repeat}", slug=f"bench-{repeat}", sector=sector)
     user = UserFactory(username=f"bench{repeat}", password=None)
     Membership.objects.create(user=user, client=tenant, role=Role.LIBRARIAN)
-    token = Token.objects.create(user=user)
+    token = token_create(user=user, name="bench")
     batch = UploadBatch.objects.create(client=tenant, created_by=user, name="bench")
     http = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Token {token.key}")
     url = f"/api/v1/clients/{tenant.slug}/batches/{batch.pk}/files/"

@@ -22,7 +22,6 @@ def seed(args) -> dict:
     from django.contrib.auth import get_user_model
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
-    from rest_framework.authtoken.models import Token
 
     from labelling.models import (
         Client,
@@ -35,6 +34,7 @@ def seed(args) -> dict:
         Sector,
         Taxonomy,
     )
+    from labelling.services.tokens import token_create
     from training.models import ModelMode, ModelVersion
 
     sector = Sector.objects.create(name="Bench sector", slug="bench-sector")
@@ -96,7 +96,7 @@ def seed(args) -> dict:
     for n in range(args.reviewers):
         user = users.objects.create_user(f"reviewer{n}", password=PASSWORD)
         Membership.objects.create(user=user, client=load_client, role=Role.REVIEWER)
-        tokens.append(Token.objects.create(user=user).key)
+        tokens.append(token_create(user=user, name="bench").key)
 
     browser_client = Client.objects.create(
         name="Bench browser", slug="bench-browser", sector=sector

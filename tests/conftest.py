@@ -2,6 +2,7 @@
 endpoint is tested with: the owner (an admin of client A), a member of client A with a
 narrower role, and an outsider (an admin of client B in the same sector)."""
 
+import uuid
 from types import SimpleNamespace
 
 import pytest
@@ -30,6 +31,29 @@ def _media_in_tmp(settings, tmp_path):
     }
     settings.MODEL_CACHE_DIR = tmp_path / "model-cache"
     return media
+
+
+@pytest.fixture(autouse=True)
+def _cache_of_its_own(settings):
+    # Throttle counters live in the cache: a key prefix per test keeps one test's requests
+    # from counting against the next (without flushing a Redis database others may use).
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+    }
+
+
+@pytest.fixture
+def throttle_rates(monkeypatch):
+    """throttle_rates(login="2/min", ...) → those scopes' rates for this test. DRF reads the
+    rates once, into a class attribute, so settings overrides would not reach it."""
+    from rest_framework.throttling import SimpleRateThrottle
+
+    def set_rates(**rates):
+        monkeypatch.setattr(
+            SimpleRateThrottle, "THROTTLE_RATES", {**SimpleRateThrottle.THROTTLE_RATES, **rates}
+        )
+
+    return set_rates
 
 
 @pytest.fixture
@@ -68,14 +92,24 @@ def world(db):
 @pytest.fixture
 def api_client_for():
     """api_client_for(user) → a DRF APIClient authenticated as that user by token."""
-    from rest_framework.authtoken.models import Token
+    from django.utils import timezone
     from rest_framework.test import APIClient
+
+    from labelling.models import ApiToken
+    from labelling.services.tokens import token_create
+
+    keys = {}
 
     def make(user):
         client = APIClient()
         if user is not None:
-            token, _ = Token.objects.get_or_create(user=user)
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            if user.pk not in keys:
+                made = token_create(user=user, name="tests")
+                # As if used a moment ago: "last used" is written at most once a minute,
+                # which would make the first request's query count differ from the next.
+                ApiToken.objects.filter(pk=made.token.pk).update(last_used_at=timezone.now())
+                keys[user.pk] = made.key
+            client.credentials(HTTP_AUTHORIZATION=f"Token {keys[user.pk]}")
         return client
 
     return make

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from labelling.models import Client, Label, Taxonomy
 from labelling.tenancy import CAN_MANAGE_CLIENT
+from labelling.throttling import throttle_post
 from training import presentation
 from training.forms import ActivateForm, TargetForm, TrainForm
 from training.models import ACTIVE_RUN_STATUSES, ModelActivation, ModelVersion, TrainingRun
@@ -120,6 +121,7 @@ def models_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+@throttle_post("training")
 def train(request: HttpRequest) -> HttpResponse:
     _client, taxonomy = _scope(request)
     form = TrainForm(request.POST)
