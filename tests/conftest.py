@@ -54,8 +54,17 @@ def _tiny_lite0(*, input_size=None, weights=None, from_scratch=False, embedding=
     model = efficientnet_lite.build_efficientnet_lite(
         variant.name, input_size=input_size, embedding=embedding, from_scratch=True, variant=variant
     )
-    _calibrate_batchnorm(model, variant.name, np.random.default_rng(0))
+    key = (input_size, embedding)
+    if key not in _TINY_WEIGHTS:
+        _calibrate_batchnorm(model, variant.name, np.random.default_rng(0))
+        _TINY_WEIGHTS[key] = model.get_weights()
+    model.set_weights(_TINY_WEIGHTS[key])
     return model
+
+
+# The calibrated weights, once per session: a new model each time (fine-tuning changes
+# its own), the same weights in it.
+_TINY_WEIGHTS: dict = {}
 
 
 def _calibrate_batchnorm(model, name: str, rng) -> None:
