@@ -206,9 +206,7 @@ def test_the_train_form_needs_its_csrf_token(world, queued_runs):
 
 
 def test_the_progress_endpoint_follows_a_run(world):
-    run = TrainingRun.objects.create(
-        taxonomy=world.taxonomy, backbone="efficientnet_lite0", max_epochs=200
-    )
+    run = factories.TrainingRunFactory(taxonomy=world.taxonomy, max_epochs=200)
     browser = as_user(world.owner)
     url = reverse("models-run-progress", args=[run.pk])
     assert browser.get(url).json()["status"] == "queued"

@@ -234,21 +234,17 @@ def test_anonymous_is_refused(world, api_client_for):
 
 
 def make_job(world, version, images, top_n=2):
-    job = PredictionJob.objects.create(
-        client=world.client_a, model_version=version, top_n=top_n, created_by=world.owner
+    return factories.PredictionJobFactory(
+        client=world.client_a,
+        model_version=version,
+        top_n=top_n,
+        created_by=world.owner,
+        images=images,
     )
-    job.images.set(images)
-    return job
 
 
 def predicted(image, version, ranked):
-    Prediction.objects.create(
-        image=image,
-        model_version=version,
-        ranked=ranked,
-        top_label_id=ranked[0]["label"],
-        top_probability=ranked[0]["probability"],
-    )
+    factories.PredictionFactory(image=image, model_version=version, ranked=ranked)
 
 
 def test_a_job_goes_from_queued_to_done_with_the_top_n_labels(world, active, api_client_for):

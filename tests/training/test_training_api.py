@@ -108,9 +108,8 @@ def test_anonymous_is_refused(world, api_client_for):
 
 
 def test_members_read_a_runs_progress(world, api_client_for):
-    run = TrainingRun.objects.create(
+    run = factories.TrainingRunFactory(
         taxonomy=world.taxonomy,
-        backbone="efficientnet_lite0",
         status=RunStatus.RUNNING,
         epoch=5,
         max_epochs=200,
@@ -130,7 +129,7 @@ def test_members_read_a_runs_progress(world, api_client_for):
 
 
 def test_a_run_of_another_sector_is_404(world, other, api_client_for):
-    run = TrainingRun.objects.create(taxonomy=other.taxonomy, backbone="efficientnet_lite0")
+    run = factories.TrainingRunFactory(taxonomy=other.taxonomy)
     url = reverse("api-training-run", args=["alpha", run.pk])
     assert api_client_for(world.owner).get(url).status_code == 404
 
