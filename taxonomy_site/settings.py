@@ -226,20 +226,33 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
 
 AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
-if AWS_STORAGE_BUCKET_NAME:
-    # S3-compatible storage (MinIO in the compose file). Media is never public: the app
-    # serves it after a permission check, so objects stay private.
-    default_storage = {
+
+
+def s3_storage(bucket: str, *, endpoint_url: str | None, region_name: str | None, **extra) -> dict:
+    """The S3-compatible storage of media and model artifacts (MinIO in the compose file;
+    tests/test_object_storage.py runs it against a real S3 server). Media is never public:
+    the app serves it after a permission check, so objects stay private. Credentials come
+    from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or ``extra``)."""
+    return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": AWS_STORAGE_BUCKET_NAME,
-            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,
-            "region_name": env_str("AWS_S3_REGION_NAME") or None,
+            "bucket_name": bucket,
+            "endpoint_url": endpoint_url or None,
+            "region_name": region_name or None,
             "default_acl": None,
             "querystring_auth": True,
             "file_overwrite": False,
+            **extra,
         },
     }
+
+
+if AWS_STORAGE_BUCKET_NAME:
+    default_storage = s3_storage(
+        AWS_STORAGE_BUCKET_NAME,
+        endpoint_url=env_str("AWS_S3_ENDPOINT_URL"),
+        region_name=env_str("AWS_S3_REGION_NAME"),
+    )
 else:
     default_storage = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
