@@ -146,6 +146,7 @@ class FilesResponseSerializer(serializers.Serializer):
 
 class BatchFiles(ClientScopedMixin, APIView):
     write_roles = CAN_UPLOAD
+    throttle_scope = "upload"
     parser_classes = [UploadParser]
 
     @extend_schema(
