@@ -199,6 +199,12 @@ STORAGES = {
 # Images: limits applied by the upload service.
 MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 50_000_000)
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
+# Memory one image may take while it is decoded, whatever its compressed size (a 2 KB
+# WebP can claim 7000 × 7000): an 8-bit PNG or TIFF up to the pixel cap, a 16-bit RGBA one
+# of 33 megapixels, a WebP of 16, any JPEG under the pixel cap (decoded at a fraction of
+# its scale). Per image being checked: a process checking N at once needs N times it.
+# See image_validation.decoded_bytes.
+MAX_DECODED_BYTES = env_int("MAX_DECODED_BYTES", 256 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 1024 * 1024
 
 # Model artifacts and backbone caches (under the data dir, or the bucket on S3).

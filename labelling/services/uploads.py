@@ -181,7 +181,10 @@ def _check(index: int, raw_name: str, incoming: IncomingFile) -> _Candidate:
         )
     data = _read(incoming)
     info = image_validation.inspect_image(
-        data, max_pixels=settings.MAX_IMAGE_PIXELS, max_bytes=max_bytes
+        data,
+        max_pixels=settings.MAX_IMAGE_PIXELS,
+        max_bytes=max_bytes,
+        max_decoded_bytes=settings.MAX_DECODED_BYTES,
     )
     return _Candidate(
         index=index,
