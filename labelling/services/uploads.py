@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 # One or a few files per request: a browser sends one, a script a handful. Large batches are
 # many requests, never one giant body.
-MAX_FILES_PER_REQUEST = 20
+MAX_FILES_PER_REQUEST = settings.DATA_UPLOAD_MAX_NUMBER_FILES
 
 STORED, DUPLICATE, REJECTED = "stored", "duplicate", "rejected"
 
