@@ -152,6 +152,7 @@ class FilesResponseSerializer(serializers.Serializer):
 
 class BatchFiles(ClientScopedMixin, APIView):
     write_roles = CAN_UPLOAD
+    throttle_scope = "upload"
     parser_classes = [UploadParser]
     accepts_files = True  # see RequestSizeLimitMiddleware
 

@@ -15,7 +15,6 @@ from labelling.models import (
     Image,
     ImageLabel,
     ImageStatus,
-    Prediction,
     Review,
     ReviewDecision,
     ReviewLease,
@@ -26,35 +25,21 @@ from labelling.models.images import LabelSource
 from labelling.services import review as rs
 from labelling.services.review_stats import review_stats
 from tests import factories
-from training.models import ModelMode, ModelVersion
+from training.models import ModelVersion
+
+pytestmark = pytest.mark.usefixtures("fresh_review_windows")
 
 # --- Helpers shared with the API, page and browser tests -------------------------------
 
 
 def model_version(taxonomy, labels, number: int = 1) -> ModelVersion:
-    return ModelVersion.objects.create(
-        taxonomy=taxonomy,
-        number=number,
-        backbone="efficientnet_lite0",
-        mode=ModelMode.HEAD,
-        input_size=224,
-        taxonomy_version=taxonomy.version,
-        artifact="x",
-        artifact_sha256="0" * 64,
-        class_labels=[label.pk for label in labels],
-    )
+    return factories.ModelVersionFactory(taxonomy=taxonomy, labels=labels, number=number)
 
 
 def predicted_image(client, version, ranked, *, status=ImageStatus.NEEDS_REVIEW, **kwargs):
     """An image of ``client`` with a prediction ranked [(label, p), ...] best first."""
     image = factories.ImageFactory(client=client, status=status, **kwargs)
-    Prediction.objects.create(
-        image=image,
-        model_version=version,
-        ranked=[{"label": label.pk, "probability": p} for label, p in ranked],
-        top_label=ranked[0][0],
-        top_probability=ranked[0][1],
-    )
+    factories.PredictionFactory(image=image, model_version=version, scores=ranked)
     if status == ImageStatus.AUTO_TAGGED:
         ImageLabel.objects.create(
             image=image, label=ranked[0][0], source=LabelSource.MACHINE, probability=ranked[0][1]
@@ -119,14 +104,6 @@ def queue(world):
     return make_queue(world)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_queue_windows():
-    # Queue heads are cached per process (see review._Windows); ids repeat across tests.
-    rs.review_windows_clear()
-    yield
-    rs.review_windows_clear()
-
-
 @pytest.fixture
 def second_reviewer(world):
     user = factories.UserFactory(username="ruth")
@@ -167,13 +144,7 @@ def test_the_newest_model_versions_prediction_counts(world, queue):
     L = world.labels
     newer = model_version(world.taxonomy, [L.smiling, L.not_smiling, L.building], number=2)
     image = queue.images[4]  # the most certain by version 1 (Smiling, 0.83)
-    Prediction.objects.create(
-        image=image,
-        model_version=newer,
-        ranked=[{"label": L.building.pk, "probability": 0.2}],
-        top_label=L.building,
-        top_probability=0.2,
-    )
+    factories.PredictionFactory(image=image, model_version=newer, scores=[(L.building, 0.2)])
     [first] = give(world.client_a, world.reviewer, count=1)
     assert first.image == image
     assert first.prediction.model_version == newer

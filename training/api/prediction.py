@@ -46,6 +46,7 @@ def file_results(outcomes) -> list[dict]:
 
 
 class PredictView(APIView):
+    throttle_scope = "prediction"
     parser_classes = [UploadParser, parsers.JSONParser, parsers.FormParser]
     accepts_files = True  # see RequestSizeLimitMiddleware
 
