@@ -14,6 +14,7 @@ was stored, 200 when none was but some were already in the library, 400 when all
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import TooManyFilesSent
 from django.http.multipartparser import MultiPartParser as DjangoMultiPartParser
 from django.http.multipartparser import MultiPartParserError
 from django.urls import path, reverse
@@ -52,6 +53,11 @@ class UploadParser(parsers.MultiPartParser):
         try:
             parser = _KeepUnsafeNamesParser(meta, stream, request.upload_handlers, encoding)
             data, files = parser.parse()
+        except TooManyFilesSent:
+            raise ParseError(
+                f"At most {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files per request; "
+                "send the others in further requests."
+            ) from None
         except MultiPartParserError as exc:
             raise ParseError(f"Multipart form parse error - {exc}") from exc
         return parsers.DataAndFiles(data, files)
@@ -148,6 +154,7 @@ class BatchFiles(ClientScopedMixin, APIView):
     write_roles = CAN_UPLOAD
     throttle_scope = "upload"
     parser_classes = [UploadParser]
+    accepts_files = True  # see RequestSizeLimitMiddleware
 
     @extend_schema(
         request={

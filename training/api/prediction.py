@@ -48,6 +48,7 @@ def file_results(outcomes) -> list[dict]:
 class PredictView(APIView):
     throttle_scope = "prediction"
     parser_classes = [UploadParser, parsers.JSONParser, parsers.FormParser]
+    accepts_files = True  # see RequestSizeLimitMiddleware
 
     @extend_schema(
         operation_id="predict_create",
