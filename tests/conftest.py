@@ -56,6 +56,89 @@ def throttle_rates(monkeypatch):
     return set_rates
 
 
+# A tiny configuration of the default backbone, as backbone tests build one: the stem, one
+# block of stages 1, 2 and 6 (the one the grid embedding reads) and the 1280-filter top,
+# with seeded random weights. Its embeddings have the real lengths; building and tracing it
+# takes a fraction of a second where the whole network takes seconds.
+TINY_LITE0_STAGES = ((0, 1), (1, 1), (5, 1))
+
+
+def _tiny_lite0(*, input_size=None, weights=None, from_scratch=False, embedding="pooled"):
+    import dataclasses
+
+    import keras
+    import numpy as np
+
+    from training.backbones import efficientnet_lite
+
+    variant = dataclasses.replace(
+        efficientnet_lite.VARIANTS["efficientnet_lite0"], stages=TINY_LITE0_STAGES
+    )
+    keras.utils.set_random_seed(0)  # the same weights every time it is built
+    model = efficientnet_lite.build_efficientnet_lite(
+        variant.name, input_size=input_size, embedding=embedding, from_scratch=True, variant=variant
+    )
+    key = (input_size, embedding)
+    if key not in _TINY_WEIGHTS:
+        _calibrate_batchnorm(model, variant.name, np.random.default_rng(0))
+        _TINY_WEIGHTS[key] = model.get_weights()
+    model.set_weights(_TINY_WEIGHTS[key])
+    return model
+
+
+# The calibrated weights, once per session: a new model each time (fine-tuning changes
+# its own), the same weights in it.
+_TINY_WEIGHTS: dict = {}
+
+
+def _calibrate_batchnorm(model, name: str, rng) -> None:
+    """Give every BatchNorm the statistics of what reaches it from random pixels, layer by
+    layer: features then have the scale pretrained ones have, and a head trains on them in
+    as few epochs (with untouched statistics they shrink layer after layer)."""
+    import keras
+    import numpy as np
+
+    network = model.get_layer(name)
+    pixels = rng.integers(0, 256, (16, 64, 64, 3)).astype(np.float32)
+    scaled = model.get_layer("scale")(model.get_layer("resize")(pixels))
+    for norm in [
+        layer for layer in network.layers if isinstance(layer, keras.layers.BatchNormalization)
+    ]:
+        reaching = np.asarray(keras.Model(network.input, norm.input)(scaled, training=False))
+        gamma, beta, _, _ = norm.get_weights()
+        norm.set_weights([gamma, beta, reaching.mean(axis=(0, 1, 2)), reaching.var(axis=(0, 1, 2))])
+
+
+@pytest.fixture
+def tiny_backbone(settings, monkeypatch):
+    """The default backbone, efficientnet_lite0, as a tiny configuration of its network at a
+    small input size, with no model kept from another test. The tests of the real network
+    and its ImageNet weights are in tests/training/test_backbones.py."""
+    import dataclasses
+
+    from training import runtime
+    from training.backbones import base, get_spec
+
+    spec = get_spec("efficientnet_lite0")
+    monkeypatch.setitem(base._REGISTRY, spec.name, dataclasses.replace(spec, builder=_tiny_lite0))
+    settings.DEFAULT_BACKBONE = "efficientnet_lite0"
+    settings.BACKBONE_INPUT_SIZE = 64
+    runtime.forget_models()
+    yield
+    runtime.forget_models()
+
+
+@pytest.fixture
+def fresh_review_windows():
+    """Queue heads are cached per process (see the review service's windows), and ids
+    repeat across tests: each test starts and ends with none."""
+    from labelling.services import review
+
+    review.review_windows_clear()
+    yield
+    review.review_windows_clear()
+
+
 @pytest.fixture
 def world(db):
     """One sector with a three-label taxonomy, two clients in it, and their people."""

@@ -3,12 +3,11 @@
 TensorFlow is imported here lazily, inside the worker child that first needs it, never in
 Celery's parent (a forked TensorFlow runtime is broken). Each prefork child holds its own
 copies, so size worker concurrency for memory. The serving model is reloaded only when the
-taxonomy's active version changes.
+taxonomy's active version changes. Calling a model is ``training.inference.run_model``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.storage import default_storage
 
+from training.artifacts import file_sha256  # no TensorFlow at import
 from training.backbones import POOLED  # the registry only: no TensorFlow
 
 _lock = threading.Lock()
@@ -73,7 +73,7 @@ def local_artifact_path(storage_name: str, sha256: str) -> Path:
     cache = Path(settings.MODEL_CACHE_DIR) / "artifacts"
     cache.mkdir(parents=True, exist_ok=True)
     local = cache / f"{sha256}.taxmodel"
-    if local.exists() and _sha256_of(local) == sha256:
+    if local.exists() and file_sha256(local) == sha256:
         return local
     partial = local.with_suffix(f".part{os.getpid()}")
     with default_storage.open(storage_name, "rb") as source, open(partial, "wb") as target:
@@ -83,14 +83,6 @@ def local_artifact_path(storage_name: str, sha256: str) -> Path:
         os.fsync(target.fileno())
     os.replace(partial, local)
     return local
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_model_version(model_version) -> LoadedModel:

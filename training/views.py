@@ -6,8 +6,8 @@ sector's models (every client of a sector shares them); another role of the clie
 403, and a version or run of another taxonomy is a 404 whoever asks.
 
 Training runs on the training queue; the list page polls ``run_progress`` for its progress
-bar. Activating, rolling back and comparing on the gold test images load the models here,
-in the web process (the services check artifacts and gold figures before the pointer moves).
+bar. Activating, rolling back and comparing load no model here: the services read the
+artifact's checksum and the gold answers workers stored before the pointer moves.
 """
 
 from __future__ import annotations

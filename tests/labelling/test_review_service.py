@@ -27,6 +27,8 @@ from labelling.services.review_stats import review_stats
 from tests import factories
 from training.models import ModelVersion
 
+pytestmark = pytest.mark.usefixtures("fresh_review_windows")
+
 # --- Helpers shared with the API, page and browser tests -------------------------------
 
 
@@ -100,14 +102,6 @@ def state(image: Image) -> tuple:
 @pytest.fixture
 def queue(world):
     return make_queue(world)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_queue_windows():
-    # Queue heads are cached per process (see review._Windows); ids repeat across tests.
-    rs.review_windows_clear()
-    yield
-    rs.review_windows_clear()
 
 
 @pytest.fixture

@@ -354,11 +354,8 @@ def test_ingestion_still_decides_an_image_a_job_predicted_first(world, active):
 
 
 def test_a_job_is_answered_by_the_real_model(
-    world, api_client_for, settings, monkeypatch, django_capture_on_commit_callbacks
+    world, api_client_for, tiny_backbone, monkeypatch, django_capture_on_commit_callbacks
 ):
-    settings.DEFAULT_BACKBONE = "efficientnet_lite0"
-    settings.BACKBONE_INPUT_SIZE = 64
-    runtime.forget_models()
     rng = verified_library(world)
     run = training_execute(run_id=training_request(taxonomy=world.taxonomy).pk)
     assert run.status == "succeeded", run.message

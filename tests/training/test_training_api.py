@@ -18,21 +18,6 @@ from training.services.evaluation import Comparison
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def other(db):
-    """A client of another sector with its own taxonomy, model version and admin."""
-    sector = factories.SectorFactory(name="Retail", slug="retail")
-    taxonomy = factories.TaxonomyFactory(sector=sector, name="Products")
-    labels = [factories.LabelFactory(taxonomy=taxonomy, key=k) for k in ("shoe", "hat")]
-    client = factories.ClientFactory(name="Gamma Shop", slug="gamma", sector=sector)
-    admin = factories.UserFactory(username="olga")
-    factories.MembershipFactory(user=admin, client=client, role="admin")
-    version = make_version(taxonomy, labels=labels, active=True)
-    return type(
-        "Other", (), {"taxonomy": taxonomy, "client": client, "admin": admin, "version": version}
-    )
-
-
 def labels_of(world):
     return [world.labels.smiling, world.labels.building]
 

