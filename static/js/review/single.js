@@ -39,6 +39,8 @@ export function show(item) {
   var swap = function () {
     if (state.current !== item) return; // moved on while it loaded
     stage.replaceChildren(item.img);
+    var small = item.img.naturalWidth * 2 < stage.clientWidth && item.img.naturalHeight * 2 < stage.clientHeight;
+    item.img.classList.toggle("upscaled", small);
     stage.dataset.imageId = String(item.id);
     state.shownAt = performance.now();
     markRendered();
