@@ -35,6 +35,11 @@ class LabelsWaiting:
     def not_predicted(self) -> int:
         return self.waiting.get(None, 0)
 
+    def elsewhere(self, label: int | None) -> int:
+        """Predicted images waiting in classes other than ``label``: the ones a reviewer
+        working that class still has to see elsewhere (unpredicted ones are counted apart)."""
+        return sum(n for pk, n in self.waiting.items() if pk is not None and pk != label)
+
     def shown(self) -> list[tuple[LabelChoice, int]]:
         """The labels worth listing: the active ones, and retired ones that still have
         images waiting under them (an old prediction names them)."""

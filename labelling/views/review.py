@@ -3,6 +3,8 @@ the reviewers' statistics."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -63,7 +65,10 @@ def my_review(request: HttpRequest) -> HttpResponse:
     """/review/ → the current client's queue."""
     if request.client is None:
         return redirect("home")
-    return redirect("review-queue", client_slug=request.client.slug)
+    # Its filters go along (/review/?batch=3 stays batch 3).
+    url = reverse("review-queue", args=[request.client.slug])
+    query = request.GET.urlencode()
+    return redirect(f"{url}?{query}" if query else url)
 
 
 @login_required
@@ -121,6 +126,14 @@ def review_queue(request: HttpRequest, client_slug: str) -> HttpResponse:
             ((choice, n) for choice, n in queue_labels.shown() if n), key=lambda row: -row[1]
         ),
         "is_admin": membership.role == Role.ADMIN,
+        # What still waits once this view is done: other classes, images the model has not
+        # seen; the page says "well done" only when both are none.
+        "elsewhere": queue_labels.elsewhere(label) if mode == GRID else 0,
+        "not_predicted": queue_labels.not_predicted,
+        # The filters a link to another mode or class keeps, so the batch stays the batch.
+        "keep": urlencode(
+            {k: v for k, v in config["filters"].items() if k != "label" and v is not None}
+        ),
     }
     return render(request, "labelling/review_queue.html", context)
 
