@@ -60,8 +60,8 @@ def images_ingest(*, image_ids: Sequence[int]) -> IngestResult:
     if result.processed:
         predict_hook(image_ids=result.processed)
         # Whatever the hook did not decide is for people to look at.
-        Image.objects.filter(pk__in=result.processed, status=ImageStatus.PROCESSING).update(
-            status=ImageStatus.NEEDS_REVIEW, status_changed_at=timezone.now()
+        Image.objects.filter(pk__in=result.processed).move_status(
+            ImageStatus.NEEDS_REVIEW, from_statuses=[ImageStatus.PROCESSING]
         )
     return result
 
@@ -126,7 +126,8 @@ def stuck_images_requeue(*, older_than: timedelta | None = None) -> list[int]:
         if not ids:
             return []
         # The same condition again: an image that moved on since the read is left alone.
-        waiting.filter(pk__in=ids).update(status=ImageStatus.UPLOADED, status_changed_at=now)
+        # (An image still in uploaded stays there, stamped again.)
+        waiting.filter(pk__in=ids).move_status(ImageStatus.UPLOADED, stay=True, now=now)
         for start in range(0, len(ids), SWEEP_CHUNK):
             chunk = ids[start : start + SWEEP_CHUNK]
             transaction.on_commit(lambda chunk=chunk: _enqueue(chunk))
