@@ -48,11 +48,10 @@ CONFLICT = OpenApiResponse(
     s.ConflictSerializer, description="Stale or repeated: nothing was stored; see why per image."
 )
 CAN_CORRECT = (Role.ADMIN, Role.LIBRARIAN, Role.REVIEWER)
-DEFAULT_TOP_N = 9  # keys 1–9 pick a suggestion
 
 
 def top_n() -> int:
-    return int(getattr(settings, "REVIEW_TOP_N", DEFAULT_TOP_N))
+    return settings.REVIEW_TOP_N
 
 
 class ReviewView(ClientScopedMixin, APIView):

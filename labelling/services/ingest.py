@@ -31,7 +31,6 @@ logger = logging.getLogger(__name__)
 
 # Images the sweeper hands back to the worker per task.
 SWEEP_CHUNK = 50
-DEFAULT_STUCK_AFTER_MINUTES = 30
 
 
 @dataclass
@@ -114,8 +113,7 @@ def stuck_images_requeue(*, older_than: timedelta | None = None) -> list[int]:
     Each one's ``status_changed_at`` is reset, so an image behind a long queue is sent again
     at most once per period; a repeated message is harmless (the task claims first)."""
     if older_than is None:
-        minutes = getattr(settings, "INGEST_STUCK_AFTER_MINUTES", DEFAULT_STUCK_AFTER_MINUTES)
-        older_than = timedelta(minutes=minutes)
+        older_than = timedelta(minutes=settings.INGEST_STUCK_AFTER_MINUTES)
     now = timezone.now()
     waiting = Image.objects.filter(
         status__in=[ImageStatus.PROCESSING, ImageStatus.UPLOADED],

@@ -21,7 +21,6 @@ from django.utils import timezone
 from labelling.models import Client, ReviewLease
 from labelling.selectors.queue import QueueFilters, review_queue
 
-DEFAULT_WINDOW_SECONDS = 5.0
 WINDOW_SIZE = 300
 
 
@@ -35,7 +34,7 @@ class QueueHeads:
 
     @staticmethod
     def seconds() -> float:
-        return float(getattr(settings, "REVIEW_QUEUE_WINDOW_SECONDS", DEFAULT_WINDOW_SECONDS))
+        return float(settings.REVIEW_QUEUE_WINDOW_SECONDS)
 
     def get(self, client: Client, filters: QueueFilters, *, now, defer: bool = False) -> list[int]:
         """The head, read again if it is older than ``seconds()``; with ``defer``, an old
