@@ -129,6 +129,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF's check, which parses form bodies.
+    "labelling.middleware.RequestSizeLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -270,7 +272,20 @@ STORAGES = {
 # Images: limits applied by the upload service.
 MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 50_000_000)
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 1024 * 1024
+# Memory one image may take while it is decoded, whatever its compressed size (a 2 KB
+# WebP can claim 7000 × 7000): an 8-bit PNG or TIFF up to the pixel cap, a 16-bit RGBA one
+# of 33 megapixels, a WebP of 16, any JPEG under the pixel cap (decoded at a fraction of
+# its scale). Per image being checked: a process checking N at once needs N times it.
+# See image_validation.decoded_bytes.
+MAX_DECODED_BYTES = env_int("MAX_DECODED_BYTES", 256 * 1024 * 1024)
+# Request bodies, refused with a 413 before they are read (RequestSizeLimitMiddleware):
+# JSON and forms are small; a request carrying files (the batch files and predict
+# endpoints) may hold a few full-size images, and at most DATA_UPLOAD_MAX_NUMBER_FILES files
+# (Django stops parsing at the next one).
+MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 1024 * 1024)
+MAX_UPLOAD_REQUEST_BYTES = env_int("MAX_UPLOAD_REQUEST_BYTES", 2 * MAX_UPLOAD_BYTES)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES  # the form fields beside the files
+DATA_UPLOAD_MAX_NUMBER_FILES = 20
 
 # Model artifacts and backbone caches (under the data dir, or the bucket on S3).
 MODEL_CACHE_DIR = Path(env_str("TAXONOMY_MODEL_CACHE", str(DATA_DIR / "model-cache")))
@@ -421,6 +436,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Sectors, taxonomies, clients, images, batches, predictions and reviews.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "labelling.api.schema.document_error_responses",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
