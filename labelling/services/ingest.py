@@ -26,6 +26,8 @@ from django.utils import timezone
 from labelling import image_validation, storage_names
 from labelling.image_validation import Derivatives, ImageRejected
 from labelling.models import Image, ImageStatus
+from labelling.services import uploads
+from training.models import ActiveModel
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +77,6 @@ def predict_hook(*, image_ids: Sequence[int]) -> None:
     active for these images' taxonomies. An exception leaves the images in ``processing``,
     where the sweeper finds them and queues them again.
     """
-    from training.models import ActiveModel  # a plain Django model: no TensorFlow
-
     active = ActiveModel.objects.filter(
         taxonomy__sector__clients__images__pk__in=list(image_ids)
     ).exists()
@@ -134,9 +134,7 @@ def stuck_images_requeue(*, older_than: timedelta | None = None) -> list[int]:
 
 
 def _enqueue(image_ids: list[int]) -> None:
-    from labelling.services.uploads import enqueue_ingest
-
-    enqueue_ingest(image_ids)
+    uploads.enqueue_ingest(image_ids)
 
 
 def _load_original(image: Image) -> bytes:
