@@ -25,7 +25,7 @@ from django.conf import settings
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import parsers, status
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -59,14 +59,8 @@ class ReviewView(ClientScopedMixin, APIView):
     ``roles`` for every method, reads included (403)."""
 
     roles: tuple[str, ...] = CAN_REVIEW
-    write_roles = tuple(Role.values)  # the check below covers writes too, with its own words
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        if request.membership.role not in self.roles:
-            raise PermissionDenied(
-                f"Your role ({request.membership.role}) does not review images here."
-            )
+    write_roles = tuple(Role.values)  # ``roles`` decides, for writes as for reads
+    refusal = "does not review images here"
 
     def handle_exception(self, exc):
         if isinstance(exc, review_service.ReviewConflict):
