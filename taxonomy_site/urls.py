@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import JsonResponse
 from django.urls import include, path
+from django.views.defaults import bad_request, page_not_found
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from labelling.throttling import throttle_login, throttle_post
@@ -24,3 +26,24 @@ urlpatterns = [
     path("models/", include("training.urls")),
     path("", include("labelling.urls")),
 ]
+
+
+def not_found(request, exception):
+    """API clients get JSON, as from the API's own 404s (e.g. an id that is not a number in
+    the path matches no route at all); people get the page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)
+
+
+def bad_request_answer(request, exception):
+    """Requests Django refuses before any view (too many form fields, a malformed body) are
+    answered in JSON on the API, as the API's own 400s are."""
+    if request.path.startswith("/api/"):
+        detail = str(exception) or "The request is malformed."
+        return JsonResponse({"detail": detail}, status=400)
+    return bad_request(request, exception)
+
+
+handler400 = bad_request_answer
+handler404 = not_found

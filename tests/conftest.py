@@ -130,7 +130,7 @@ def tiny_backbone(settings, monkeypatch):
 
 @pytest.fixture
 def fresh_review_windows():
-    """Queue heads are cached per process (see the review service's windows), and ids
+    """Queue heads are cached per process (labelling.services.review.cache), and ids
     repeat across tests: each test starts and ends with none."""
     from labelling.services import review
 
@@ -198,7 +198,7 @@ def api_client_for():
     return make
 
 
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
     """Tests of the pure ML modules (under tests/training, using no database) are marked
     "ml": they touch neither database nor broker, so CI runs them once, not per set-up."""
     for item in items:
@@ -210,3 +210,10 @@ def pytest_collection_modifyitems(items):
         } & set(getattr(item, "fixturenames", ()))
         if "/tests/training/" in path and not uses_db:
             item.add_marker(pytest.mark.ml)
+
+    # The API fuzzer takes minutes: it runs when asked for (-m fuzz), as CI's own step does.
+    if "fuzz" not in (config.getoption("-m") or ""):
+        skip = pytest.mark.skip(reason="the API fuzzer runs on its own: pytest -m fuzz")
+        for item in items:
+            if item.get_closest_marker("fuzz"):
+                item.add_marker(skip)

@@ -18,7 +18,8 @@ from django.core.exceptions import TooManyFilesSent
 from django.http.multipartparser import MultiPartParser as DjangoMultiPartParser
 from django.http.multipartparser import MultiPartParserError
 from django.urls import path, reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, parsers, serializers, status
 from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
@@ -168,7 +169,13 @@ class BatchFiles(ClientScopedMixin, APIView):
         responses={
             201: FilesResponseSerializer,
             200: FilesResponseSerializer,
-            400: FilesResponseSerializer,
+            # Either every file refused (the body as for 201, each with its reason) or a
+            # request error ({"detail": ...}).
+            400: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="Every file was refused (batch and results, as for 201, with each "
+                "reason), or the request itself is wrong (detail).",
+            ),
         },
     )
     def post(self, request, client_slug: str, batch_id: int):
