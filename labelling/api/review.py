@@ -31,8 +31,9 @@ from rest_framework.views import APIView
 
 from labelling.api import review_serializers as s
 from labelling.api.base import ClientScopedMixin
+from labelling.api.input import ObjectJSONParser
 from labelling.api.query_params import validated_query_params
-from labelling.models import Review, Role
+from labelling.models import Image, ImageStatus, Review, Role
 from labelling.selectors.labels import label_names, labels_waiting
 from labelling.selectors.queue import QueueFilters
 from labelling.services import review as review_service
@@ -169,10 +170,18 @@ class ReviewCorrections(ReviewView):
     def post(self, request, client_slug):
         serializer = s.CorrectionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        decision = s.decision_from(serializer.validated_data)
+        if request.membership.role not in CAN_REVIEW and (
+            Image.objects.for_client(request.client)
+            .filter(pk=decision.image, status=ImageStatus.NEEDS_REVIEW)
+            .exists()
+        ):
+            # Corrections are for tags already given; the queue's images are the reviewers'.
+            raise PermissionDenied(
+                "This image is waiting in the review queue; only reviewers decide it."
+            )
         review = review_service.image_correct(
-            client=request.client,
-            user=request.user,
-            decision=s.decision_from(serializer.validated_data),
+            client=request.client, user=request.user, decision=decision
         )
         return Response(_review_results([review])[0], status=status.HTTP_201_CREATED)
 
@@ -211,7 +220,7 @@ class ReviewUndo(ReviewView):
 
 
 class ReviewRelease(ReviewView):
-    parser_classes = [parsers.JSONParser, parsers.FormParser, parsers.MultiPartParser]
+    parser_classes = [ObjectJSONParser, parsers.FormParser, parsers.MultiPartParser]
 
     @extend_schema(
         parameters=[CLIENT_SLUG],
