@@ -29,3 +29,39 @@ def test_a_real_worker_runs_the_heartbeat(celery_worker):
         time.sleep(0.1)
     assert WorkerHeartbeat.objects.exists()
     assert check_worker().ok
+
+
+def test_a_task_whose_worker_child_is_killed_is_delivered_again(tmp_path):
+    """acks_late + task_reject_on_worker_lost: the message comes back at once, on Redis and
+    on the embedded broker, without waiting for a sweeper or the visibility timeout."""
+    import os
+    import subprocess
+    import sys
+
+    from taxonomy_site.celery import app as celery_app
+
+    folder = tmp_path / "task"
+    folder.mkdir()
+    celery_app.control.purge()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "taxonomy_site", "worker", "-P", "prefork"]
+        + ["-c", "1", "-Q", "crashtest", "-I", "tests.worker_tasks", "-n", "crashtest@%h"]
+        + ["--without-mingle", "--without-gossip", "--loglevel", "INFO"],
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        celery_app.send_task("tests.die_once", args=[str(folder)], queue="crashtest")
+        deadline = time.monotonic() + 90
+        while not (folder / "ran-again").exists() and time.monotonic() < deadline:
+            assert worker.poll() is None, "the worker itself died"
+            time.sleep(0.2)
+        first = (folder / "first-delivery").read_text()
+        again = (folder / "ran-again").read_text()
+        assert first != again  # a fresh child ran the same message
+    finally:
+        worker.terminate()
+        output = worker.communicate(timeout=30)[0]
+    assert "WorkerLostError" in output or "signal 9" in output
