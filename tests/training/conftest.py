@@ -29,3 +29,15 @@ def gold(monkeypatch):
 
     monkeypatch.setattr(evaluation, "compare_on_gold", lambda *, candidate: Gold.result)
     return Gold
+
+
+@pytest.fixture
+def tiny_backbone(settings):
+    """The real default backbone at a tiny input size, with no model kept between tests."""
+    from training import runtime
+
+    settings.DEFAULT_BACKBONE = "efficientnet_lite0"
+    settings.BACKBONE_INPUT_SIZE = 64
+    runtime.forget_models()
+    yield
+    runtime.forget_models()
