@@ -85,3 +85,10 @@ def resume_backfills() -> None:
     from training.services.backfill import backfills_resume
 
     backfills_resume()
+
+
+@shared_task(name="training.check_retraining_policies", queue="ingest", ignore_result=True)
+def check_retraining_policies() -> None:
+    from training.services.retraining import retraining_policies_check
+
+    retraining_policies_check()

@@ -53,6 +53,7 @@ from labelling.models import (
     Taxonomy,
 )
 from labelling.models.images import LabelSource
+from training.services.retraining import retraining_after_review
 
 DEFAULT_LEASE_SECONDS = 300
 DEFAULT_WINDOW_SECONDS = 5.0  # how long a process reuses a queue's head (see _Windows)
@@ -589,6 +590,7 @@ def _decide(*, client: Client, user, decisions: Sequence[Decision], with_leases:
     for review in reviews:
         image = images[review.image_id]
         image.status, image.status_changed_at = review.snapshot.result_status, now
+    retraining_after_review(client=client)
     return reviews
 
 
