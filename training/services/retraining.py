@@ -33,6 +33,13 @@ def retraining_policy_get(*, taxonomy: Taxonomy) -> RetrainingPolicy:
     return policy
 
 
+def retraining_policy_of(taxonomy: Taxonomy) -> RetrainingPolicy:
+    """The taxonomy's policy, or (unsaved) the default one it gets at its first check."""
+    return RetrainingPolicy.objects.filter(taxonomy=taxonomy).select_related(
+        "last_run"
+    ).first() or RetrainingPolicy(taxonomy=taxonomy, after_verified=settings.RETRAIN_AFTER_VERIFIED)
+
+
 def _verified_labels(taxonomy: Taxonomy):
     return ImageLabel.objects.filter(
         image__client__sector_id=taxonomy.sector_id,
