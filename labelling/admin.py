@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from labelling.models import (
+    ApiToken,
     Client,
     ClientLabelName,
     Image,
@@ -133,3 +134,34 @@ class ReviewLeaseAdmin(admin.ModelAdmin):
 @admin.register(WorkerHeartbeat)
 class WorkerHeartbeatAdmin(admin.ModelAdmin):
     list_display = ["hostname", "seen_at"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    # Keys are not stored, so the admin can see and revoke tokens but never make one here
+    # (users make theirs on the API tokens page, or `manage.py create_api_token`).
+    list_display = [
+        "name",
+        "user",
+        "shown",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "user__username", "shown"]
+    readonly_fields = ["user", "digest", "shown", "created_at", "last_used_at"]
+    fields = [
+        "user",
+        "name",
+        "shown",
+        "digest",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False

@@ -33,6 +33,8 @@ from labelling.api import review_serializers as s
 from labelling.api.base import ClientScopedMixin
 from labelling.api.query_params import validated_query_params
 from labelling.models import Review, Role
+from labelling.selectors.labels import label_names, labels_waiting
+from labelling.selectors.queue import QueueFilters
 from labelling.services import review as review_service
 from labelling.services.review_stats import review_stats
 from labelling.tenancy import CAN_REVIEW
@@ -86,7 +88,7 @@ class ReviewView(ClientScopedMixin, APIView):
         } | {label.label_id for item in items for label in item.labels}
         context = {
             "client": self.request.client,
-            "label_names": review_service.label_names(self.request.client, named),
+            "label_names": label_names(self.request.client, named),
             "top_n": n,
         }
         return s.ReviewItemSerializer(items, many=True, context=context).data
@@ -123,7 +125,7 @@ class ReviewNext(ReviewView):
         items = review_service.review_next(
             client=request.client,
             reviewer=request.user,
-            filters=review_service.QueueFilters(
+            filters=QueueFilters(
                 status=data["status"],
                 label=data.get("label"),
                 batch=data.get("batch"),
@@ -245,26 +247,19 @@ class ReviewLabels(ReviewView):
     )
     def get(self, request, client_slug):
         params = validated_query_params(request, s.LabelsParamsSerializer)
-        waiting = review_service.review_queue_labels(
+        queue_labels = labels_waiting(
             request.client, status=params["status"], batch=params.get("batch")
         )
         taxonomy = request.client.taxonomy
         labels = [
-            {
-                "id": choice.id,
-                "key": choice.key,
-                "name": choice.name,
-                "path": choice.path,
-                "waiting": waiting.get(choice.id, 0),
-            }
-            for choice in review_service.label_choices(request.client)
-            if choice.is_active or waiting.get(choice.id)
+            {"id": c.id, "key": c.key, "name": c.name, "path": c.path, "waiting": n}
+            for c, n in queue_labels.shown()
         ]
         return Response(
             {
                 "kind": taxonomy.kind if taxonomy else "",
-                "waiting": sum(waiting.values()),
-                "not_predicted": waiting.get(None, 0),
+                "waiting": queue_labels.total,
+                "not_predicted": queue_labels.not_predicted,
                 "labels": labels,
             }
         )

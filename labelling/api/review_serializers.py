@@ -6,11 +6,12 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from labelling.models import ImageStatus, ReviewDecision
+from labelling.selectors.queue import LEAST_CERTAIN, ORDERS, QUEUE_STATUSES
 from labelling.services import review as review_service
 from labelling.services.review_stats import MAX_DAYS
 
 MODES = [("single", "One image at a time"), ("grid", "A page of one class")]
-STATUSES = [(s.value, s.label) for s in review_service.QUEUE_STATUSES]
+STATUSES = [(s.value, s.label) for s in QUEUE_STATUSES]
 
 
 class NextParamsSerializer(serializers.Serializer):
@@ -32,9 +33,7 @@ class NextParamsSerializer(serializers.Serializer):
         help_text="Only images the model put in this label (required in grid mode).",
     )
     batch = serializers.IntegerField(required=False, allow_null=True)
-    order = serializers.ChoiceField(
-        choices=list(review_service.ORDERS.items()), default=review_service.LEAST_CERTAIN
-    )
+    order = serializers.ChoiceField(choices=list(ORDERS.items()), default=LEAST_CERTAIN)
     exclude = serializers.ListField(
         child=serializers.IntegerField(),
         required=False,

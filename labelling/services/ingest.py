@@ -153,7 +153,11 @@ def _load_original(image: Image) -> bytes:
 
 
 def _derive(data: bytes) -> Derivatives:
-    return image_validation.make_derivatives(data, max_pixels=settings.MAX_IMAGE_PIXELS)
+    return image_validation.make_derivatives(
+        data,
+        max_pixels=settings.MAX_IMAGE_PIXELS,
+        max_decoded_bytes=settings.MAX_DECODED_BYTES,
+    )
 
 
 def _replace(name: str, data: bytes) -> str:

@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 # One or a few files per request: a browser sends one, a script a handful. Large batches are
 # many requests, never one giant body.
-MAX_FILES_PER_REQUEST = 20
+MAX_FILES_PER_REQUEST = settings.DATA_UPLOAD_MAX_NUMBER_FILES
 
 STORED, DUPLICATE, REJECTED = "stored", "duplicate", "rejected"
 
@@ -181,7 +181,10 @@ def _check(index: int, raw_name: str, incoming: IncomingFile) -> _Candidate:
         )
     data = _read(incoming)
     info = image_validation.inspect_image(
-        data, max_pixels=settings.MAX_IMAGE_PIXELS, max_bytes=max_bytes
+        data,
+        max_pixels=settings.MAX_IMAGE_PIXELS,
+        max_bytes=max_bytes,
+        max_decoded_bytes=settings.MAX_DECODED_BYTES,
     )
     return _Candidate(
         index=index,

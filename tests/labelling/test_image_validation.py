@@ -16,7 +16,8 @@ from labelling.image_validation import (
 )
 from tests.factories import make_image_bytes
 
-LIMITS = {"max_pixels": 50_000_000, "max_bytes": 5 * 1024 * 1024}
+DECODE_LIMITS = {"max_pixels": 50_000_000, "max_decoded_bytes": 160 * 1024 * 1024}
+LIMITS = {**DECODE_LIMITS, "max_bytes": 5 * 1024 * 1024}
 
 SVG = (
     b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
@@ -61,7 +62,7 @@ def test_it_makes_rgb_derivatives_from_any_mode(mode):
     buffer = io.BytesIO()
     PILImage.new(mode, (40, 30)).save(buffer, format=fmt)
 
-    derivatives = make_derivatives(buffer.getvalue(), max_pixels=LIMITS["max_pixels"])
+    derivatives = make_derivatives(buffer.getvalue(), **DECODE_LIMITS)
 
     thumbnail = PILImage.open(io.BytesIO(derivatives.thumbnail))
     assert (thumbnail.format, thumbnail.mode, thumbnail.size) == ("JPEG", "RGB", (40, 30))
@@ -71,7 +72,7 @@ def test_it_paints_transparency_on_white():
     buffer = io.BytesIO()
     PILImage.new("RGBA", (20, 20), (255, 0, 0, 0)).save(buffer, format="PNG")
 
-    derivatives = make_derivatives(buffer.getvalue(), max_pixels=LIMITS["max_pixels"])
+    derivatives = make_derivatives(buffer.getvalue(), **DECODE_LIMITS)
 
     r, g, b = PILImage.open(io.BytesIO(derivatives.model_input)).getpixel((10, 10))
     assert min(r, g, b) > 245
@@ -220,7 +221,7 @@ def test_a_jpeg_is_decoded_at_the_smallest_scale_the_model_input_image_allows(
         return result
 
     monkeypatch.setattr(PILImage.Image, "load", spy)
-    derivatives = make_derivatives(make_image_bytes(size=size), max_pixels=LIMITS["max_pixels"])
+    derivatives = make_derivatives(make_image_bytes(size=size), **DECODE_LIMITS)
 
     assert decoded in loaded
     assert (derivatives.width, derivatives.height) == size  # the original's size is kept
@@ -232,7 +233,7 @@ def test_it_applies_the_exif_orientation():
     data = jpeg_with_exif(size=(120, 60), orientation=6)  # rotate 90° clockwise to view
 
     info = inspect_image(data, **LIMITS)
-    derivatives = make_derivatives(data, max_pixels=LIMITS["max_pixels"])
+    derivatives = make_derivatives(data, **DECODE_LIMITS)
 
     assert (info.width, info.height) == (60, 120)
     assert (derivatives.width, derivatives.height) == (60, 120)
@@ -249,7 +250,7 @@ def test_derivatives_carry_no_exif_or_gps():
     data = jpeg_with_exif(size=(900, 600), orientation=3, gps=True)
     assert PILImage.open(io.BytesIO(data)).getexif().get_ifd(0x8825)  # the source has GPS
 
-    derivatives = make_derivatives(data, max_pixels=LIMITS["max_pixels"])
+    derivatives = make_derivatives(data, **DECODE_LIMITS)
 
     for encoded in (derivatives.thumbnail, derivatives.model_input):
         image = PILImage.open(io.BytesIO(encoded))
@@ -263,7 +264,7 @@ def test_derivatives_carry_no_exif_or_gps():
 
 def test_derivatives_refuse_a_file_that_cannot_be_read():
     with pytest.raises(ImageRejected) as caught:
-        make_derivatives(b"not an image at all", max_pixels=LIMITS["max_pixels"])
+        make_derivatives(b"not an image at all", **DECODE_LIMITS)
 
     assert caught.value.code == "unsupported_format"
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labelling', '0005_prediction_overturned_label'),
+        ('labelling', '0006_prediction_overturned_label'),
         ('training', '0006_gold_answers'),
     ]
 

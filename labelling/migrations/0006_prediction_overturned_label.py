@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labelling', '0004_review_queue'),
+        ('labelling', '0005_api_tokens'),
     ]
 
     operations = [
