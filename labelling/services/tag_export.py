@@ -214,6 +214,24 @@ def xmp_zip(rows: list[TagRow]) -> bytes:
     return buffer.getvalue()
 
 
+CONTENT_TYPES = {"csv": "text/csv", "json": "application/json", "xmp": "application/zip"}
+EXTENSIONS = {"csv": "csv", "json": "json", "xmp": "zip"}
+
+
+def tags_download(*, client: Client, format: str) -> tuple[bytes, str, str]:
+    """The client's tags as one file: (body, content type, file name); xmp is a zip."""
+    if format not in FORMATS:
+        raise TagExportError(f"Unknown format “{format}”: use one of {', '.join(FORMATS)}.")
+    rows = tag_rows(client=client)
+    if format == "csv":
+        body = tags_csv(rows).encode()
+    elif format == "json":
+        body = tags_json(client=client, rows=rows).encode()
+    else:
+        body = xmp_zip(rows)
+    return body, CONTENT_TYPES[format], f"{client.slug}-tags.{EXTENSIONS[format]}"
+
+
 def tags_export(*, client: Client, format: str, out: Path) -> int:
     """Write the client's tags to ``out``; returns how many image labels were written.
 

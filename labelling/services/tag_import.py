@@ -38,6 +38,7 @@ KNOWN_COLUMNS = frozenset(
     }
 )
 MAX_PROBLEMS_SHOWN = 20
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
 class TagImportError(Exception):
@@ -55,6 +56,18 @@ class TagImportError(Exception):
 class TagImportResult:
     created: int
     unchanged: int
+
+
+def read_csv_upload(upload) -> str:
+    """The text of an uploaded CSV (a Django UploadedFile), or TagImportError."""
+    if upload is None:
+        raise TagImportError(["Choose a CSV file to import."])
+    if upload.size > MAX_UPLOAD_BYTES:
+        raise TagImportError(["The file is over 20 MB: split it into smaller files."])
+    try:
+        return upload.read().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise TagImportError(["The file is not UTF-8 text: save the CSV as UTF-8."]) from None
 
 
 def tags_import_csv(*, client: Client, text: str) -> TagImportResult:

@@ -201,3 +201,34 @@ def test_the_api_imports_for_uploaders_and_explains_refusals(tagged, api_client_
     assert "unknown label “backpack”" in bad.json()["file"][0]
     ok = upload(world.librarian, good)
     assert ok.status_code == 200 and ok.json() == {"created": 1, "unchanged": 0}
+
+
+def test_the_page_downloads_and_imports(tagged, client):
+    world, machine, human = tagged
+    client.force_login(world.librarian)
+    page = client.get("/clients/alpha/tags/")
+    assert page.status_code == 200 and b"/clients/alpha/tags/xmp" in page.content
+    download = client.get("/clients/alpha/tags/json")
+    assert json.loads(download.content)["client"] == "alpha"
+    assert client.get("/clients/alpha/tags/pdf").status_code == 404
+
+    bad = io.BytesIO(f"image_id,label\n{machine.pk},backpack\n".encode())
+    bad.name = "tags.csv"
+    refused = client.post("/clients/alpha/tags/", {"file": bad})
+    assert refused.status_code == 400 and "unknown label “backpack”" in refused.content.decode()
+    good = io.BytesIO(f"image_id,label\n{machine.pk},building\n".encode())
+    good.name = "tags.csv"
+    done = client.post("/clients/alpha/tags/", {"file": good})
+    assert done.status_code == 200 and b"Added 1 tag" in done.content
+
+
+def test_the_page_is_a_404_for_outsiders_and_read_only_for_reviewers(tagged, client):
+    world, machine, human = tagged
+    client.force_login(world.outsider)
+    assert client.get("/clients/alpha/tags/").status_code == 404
+    assert client.get("/clients/alpha/tags/csv").status_code == 404
+    client.force_login(world.reviewer)
+    assert b"Import from CSV" not in client.get("/clients/alpha/tags/").content
+    file = io.BytesIO(f"image_id,label\n{machine.pk},building\n".encode())
+    file.name = "tags.csv"
+    assert client.post("/clients/alpha/tags/", {"file": file}).status_code == 403
