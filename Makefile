@@ -22,6 +22,9 @@ node_modules/.installed: package.json package-lock.json
 # Start the product on its embedded defaults: SQLite, local files, Celery's filesystem
 # broker. One worker serves the ingest queue (and beat), one the training queue; the web
 # server runs in the foreground and Ctrl-C stops all three.
+# Plain http on localhost: the HTTPS redirect, HSTS and secure-only cookies that a
+# deployment gets by default are off here (set DJANGO_HTTPS=1 to keep them).
+run: export DJANGO_HTTPS ?= 0
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0

@@ -5,8 +5,14 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
+
+
+def log(message: str) -> None:
+    """Progress for the person watching: on stderr, so that stdout holds only the figures."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def median_seconds(fn: Callable[[], object], *, repeats: int, warmup: int = 1) -> float:
@@ -131,7 +137,6 @@ def bf16_backbone(name: str, *, input_size: int | None = None):
 
     from training.backbones import build_backbone, get_spec
     from training.backbones import efficientnet_lite as lite
-    from training.backbones.wrapper import frozen_feature_extractor
 
     spec = get_spec(name)
     input_size = input_size or spec.input_size
@@ -139,24 +144,28 @@ def bf16_backbone(name: str, *, input_size: int | None = None):
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:
-        base = lite._feature_network(lite.VARIANTS[name])
+        base = lite.feature_network(lite.VARIANTS[name])
     finally:
         keras.config.set_dtype_policy(previous)
     base.set_weights(fp32.get_layer(name).get_weights())
-    features = frozen_feature_extractor(
-        base,
-        input_size=input_size,
-        scale=1.0 / lite.INPUT_STD,
-        offset=-lite.INPUT_MEAN / lite.INPUT_STD,
-        name=f"{name}_features_bf16",
-    )
+    features = lite.preprocessed(base, input_size=input_size, name=f"{name}_features_bf16")
     out = keras.layers.Activation("linear", dtype="float32", name="embedding_fp32")(features.output)
     return keras.Model(features.input, out, name=f"{name}_bf16"), fp32
 
 
 def compiled(model):
     """``model`` called inside one tf.function: one graph instead of a Python call per layer
-    (as ``training.runtime.run_model`` calls the product's models)."""
+    (as ``training.inference.run_model`` calls the product's models)."""
     import tensorflow as tf
 
     return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+
+def quiet_tensorflow() -> None:
+    """Keep TensorFlow's start-up chatter and Keras's input-structure warning (raised by
+    the product's logits models, harmless) out of the report."""
+    import os
+    import warnings
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")

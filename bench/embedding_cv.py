@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.common import quiet_tensorflow
 from bench.folders import apply_merges, draw_train_test, parse_merges, scan_roots, select_classes
-from bench.protocol import quiet_tensorflow
 
 TASKS = {
     "smile": (["genki4k-smile/train"], [], None),
@@ -52,7 +52,7 @@ def _cv(X: np.ndarray, y: np.ndarray, *, folds: int, seed: int) -> tuple[float, 
     from sklearn.model_selection import StratifiedKFold
 
     from training.head_training import train_head
-    from training.runtime import run_model
+    from training.inference import run_model
     from training.splits import split_indices
 
     correct, epochs = 0, []
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from training.backbones import POOLED_GRID, build_backbone, get_spec
     from training.backbones.preprocess import load_image_for_backbone
-    from training.runtime import run_model
+    from training.inference import run_model
 
     dim = get_spec(args.backbone).embedding_dim
     rows = []

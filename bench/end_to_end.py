@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -47,6 +45,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.django_setup import (  # noqa: E402
+    free_port,
+    server_env,
+    setup_django,
+    start_gunicorn,
+    stop_processes,
+    wait_for_http,
+)
 from bench.ingest import (  # noqa: E402
     Stopwatch,
     capture_ingest_queue,
@@ -76,29 +82,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def setup_django(data_dir: str) -> None:
-    os.environ["TAXONOMY_DATA_DIR"] = data_dir
-    os.environ["DJANGO_SETTINGS_MODULE"] = "taxonomy_site.settings"
-    os.environ.setdefault("LOG_LEVEL", "ERROR")
-    os.environ.pop("DATABASE_URL", None)  # the embedded defaults: SQLite, filesystem broker
-    os.environ.pop("REDIS_URL", None)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-
-
 # --- the world: a client, a librarian with a token, an active model ------------------------
 
 
 def build_world(backbone: str | None) -> dict:
     import numpy as np
     from django.conf import settings
-    from rest_framework.authtoken.models import Token
 
     from labelling.models import Membership, Role
+    from labelling.services.tokens import token_create
     from tests import factories
     from tests.training.builders import add_photo
     from training.services.training import training_execute, training_request
@@ -130,7 +122,7 @@ def build_world(backbone: str | None) -> dict:
     return {
         "client": client,
         "user": user,
-        "token": Token.objects.create(user=user).key,
+        "token": token_create(user=user, name="bench").key,
         "version": version,
     }
 
@@ -157,35 +149,11 @@ def batch_finished(batch_id: int) -> tuple[int, int]:
 
 
 def start_processes(data_dir: str, port: int, env_extra: dict) -> list[subprocess.Popen]:
-    env = {
-        **os.environ,
-        **env_extra,
-        "TAXONOMY_DATA_DIR": data_dir,
-        "DJANGO_SETTINGS_MODULE": "taxonomy_site.settings",
-        "DJANGO_DEBUG": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-    venv = ROOT / ".venv" / "bin"
-    web = subprocess.Popen(
-        [
-            str(venv / "gunicorn"),
-            "taxonomy_site.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--threads",
-            "4",
-            "--log-level",
-            "warning",
-        ],  # fmt: skip
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
+    env = server_env(data_dir, **env_extra)
+    web = start_gunicorn(port, env, workers=1, threads=4)
     worker = subprocess.Popen(
         [
-            str(venv / "celery"),
+            str(ROOT / ".venv" / "bin" / "celery"),
             "-A",
             "taxonomy_site",
             "worker",
@@ -205,31 +173,6 @@ def start_processes(data_dir: str, port: int, env_extra: dict) -> list[subproces
         stderr=subprocess.STDOUT,
     )
     return [web, worker]
-
-
-def stop_processes(processes: list[subprocess.Popen]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-
-
-def wait_for_server(base: str) -> None:
-    import requests
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            # Any answer will do: 503 only says the worker has not sent a heartbeat yet.
-            requests.get(f"{base}/health/?format=json", timeout=2)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    raise SystemExit("gunicorn did not answer within 60 s")
 
 
 def upload_over_http(session, base: str, world: dict, batch_id: int, images, per_request: int):
@@ -272,15 +215,15 @@ def real_stack(
 ) -> list[dict]:
     import requests
 
-    from bench.review_load import free_port
-
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     processes = start_processes(data_dir, port, env_extra or {})
     label = " ".join(f"{k}={v}" for k, v in (env_extra or {}).items()) or "as configured"
     results = []
     try:
-        wait_for_server(base)
+        # Any answer will do: 503 only says the worker has not sent a heartbeat yet.
+        if not wait_for_http(f"{base}/health/?format=json", any_answer=True):
+            raise SystemExit("gunicorn did not answer within 60 s")
         session = requests.Session()
         session.headers["Authorization"] = f"Token {world['token']}"
         warmup, *timed = image_sets
@@ -336,6 +279,7 @@ def in_process(args, world: dict, images: list[bytes], name: str, *, timed: bool
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.test import Client
 
+    import training.inference
     import training.runtime
     from labelling.services import ingest
     from training import embedding_store
@@ -352,7 +296,7 @@ def in_process(args, world: dict, images: list[bytes], name: str, *, timed: bool
     backbone = training.runtime.backbone_model(
         world["version"].backbone, world["version"].embedding
     )
-    original_run = training.runtime.run_model
+    original_run = training.inference.run_model
 
     def run_model(model, inputs, **kwargs):
         stage = "predict: backbone" if model is backbone else "predict: head"
@@ -362,8 +306,8 @@ def in_process(args, world: dict, images: list[bytes], name: str, *, timed: bool
         finally:
             watch.seconds[stage] += time.perf_counter() - t0
 
-    patches.append((training.runtime, "run_model", original_run))
-    training.runtime.run_model = run_model
+    patches.append((training.inference, "run_model", original_run))
+    training.inference.run_model = run_model
     files = [
         SimpleUploadedFile(f"photo-{i}.jpg", data, "application/octet-stream")
         for i, data in enumerate(images)
@@ -399,7 +343,8 @@ def backbone_alone(world: dict, images: list[bytes], per_request: int) -> dict:
     import numpy as np
 
     from training.backbones.preprocess import load_image_for_backbone
-    from training.runtime import backbone_model, run_model
+    from training.inference import run_model
+    from training.runtime import backbone_model
 
     version = world["version"]
     model = backbone_model(version.backbone, version.embedding)
@@ -491,7 +436,7 @@ def main(argv=None) -> int:
     args.argv = argv
     width, height = (int(v) for v in args.size.lower().split("x"))
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as data_dir:
-        setup_django(data_dir)
+        setup_django(data_dir, embedded=True)  # SQLite and the filesystem broker
         world = build_world(args.backbone)
         sets = [
             make_images(n, (width, height), "JPEG", 85, seed)

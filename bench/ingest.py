@@ -23,8 +23,6 @@ as medians over the repeats.
 from __future__ import annotations
 
 import argparse
-import io
-import os
 import statistics
 import sys
 import tempfile
@@ -35,6 +33,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.django_setup import setup_django  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -48,41 +48,13 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def setup_django(data_dir: str) -> None:
-    os.environ["TAXONOMY_DATA_DIR"] = data_dir
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taxonomy_site.settings")
-    os.environ.setdefault("LOG_LEVEL", "ERROR")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-
-
 def make_images(count: int, size: tuple[int, int], fmt: str, quality: int, seed: int) -> list:
     import numpy as np
-    from PIL import Image, ImageDraw
+
+    from bench.photos import encoded, photo_like
 
     rng = np.random.default_rng(seed)
-    width, height = size
-    x = np.linspace(0, 1, width, dtype=np.float32)[None, :, None]
-    y = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
-    images = []
-    for _ in range(count):
-        a, b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
-        pixels = a * (1 - x) * (1 - y) + b * x * y + rng.normal(0, 6, (height, width, 3))
-        image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
-        draw = ImageDraw.Draw(image)
-        for _ in range(6):
-            x0, y0 = rng.integers(0, width), rng.integers(0, height)
-            x1, y1 = x0 + rng.integers(10, width // 2), y0 + rng.integers(10, height // 2)
-            draw.ellipse((x0, y0, x1, y1), fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
-        buffer = io.BytesIO()
-        options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-        image.save(buffer, format=fmt, **options)
-        images.append(buffer.getvalue())
-    return images
+    return [encoded(photo_like(rng, size), fmt, quality) for _ in range(count)]
 
 
 class Stopwatch:
@@ -159,18 +131,18 @@ def ingest_stage_seconds(watch: Stopwatch, *, prefix: str) -> dict[str, float]:
 def run_once(args, images: list[bytes], repeat: int) -> dict:
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.test import Client
-    from rest_framework.authtoken.models import Token
 
     from labelling.models import Client as Tenant
     from labelling.models import Image, Membership, Role, Sector, UploadBatch
     from labelling.services import ingest
+    from labelling.services.tokens import token_create
     from tests.factories import UserFactory
 
     sector, _ = Sector.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
     tenant = Tenant.objects.create(name=f"Bench {repeat}", slug=f"bench-{repeat}", sector=sector)
     user = UserFactory(username=f"bench{repeat}", password=None)
     Membership.objects.create(user=user, client=tenant, role=Role.LIBRARIAN)
-    token = Token.objects.create(user=user)
+    token = token_create(user=user, name="bench")
     batch = UploadBatch.objects.create(client=tenant, created_by=user, name="bench")
     http = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Token {token.key}")
     url = f"/api/v1/clients/{tenant.slug}/batches/{batch.pk}/files/"

@@ -13,12 +13,12 @@ backbone's embeddings.
 
 What runs is what the product runs: images are decoded by
 ``training.backbones.preprocess.load_image_for_backbone``, embedded by the frozen backbone
-through ``training.runtime.run_model``, and trained by ``training.head_training.train_head``
-(mode head) or ``training.finetune.finetune`` (mode finetune) under the method's schedule.
-The validation split that schedule needs is carved out of the training draw by the
-product's splitter (``training.splits.split_indices``, 90/10 here since the test images
-are drawn separately); the temperature is fitted on it, as the product does, before the
-test images are scored. Test images are never used for any choice.
+through ``training.inference.run_model``, and split, trained, calibrated and measured by
+the product's training pipeline (``training.pipeline``): a head on the embeddings (mode
+head) or the fine-tuned backbone (mode finetune) under the method's schedule. The
+validation split that schedule needs is carved out of the training draw (90/10 here, since
+the test images are drawn separately); the temperature is fitted on it, as the product
+does, before the test images are scored. Test images are never used for any choice.
 
 Interface kept stable: others script against the options and the JSON keys.
 """
@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.common import quiet_tensorflow
 from bench.folders import (
     ClassTree,
     ProtocolError,
@@ -44,6 +45,7 @@ from bench.folders import (
     scan_roots,
     select_classes,
 )
+from training import pipeline
 
 VALIDATION_FRACTION = 0.1
 EMBED_BATCH = 32
@@ -173,7 +175,7 @@ def _load_pixels(paths, size: int) -> tuple[np.ndarray, list[int], list[str]]:
 
 
 def _embed(backbone, pixels: np.ndarray) -> np.ndarray:
-    from training.runtime import run_model
+    from training.inference import run_model
 
     return np.asarray(run_model(backbone, pixels, batch_size=EMBED_BATCH), dtype=np.float32)
 
@@ -188,17 +190,6 @@ def _baseline(emb_train, y_train, emb_test, n_classes: int) -> np.ndarray:
     proba = np.zeros((len(emb_test), n_classes))
     proba[:, clf.classes_] = clf.predict_proba(emb_test)
     return proba
-
-
-def _calibrated_test_proba(logits_model, X_val, y_val, X_test) -> tuple[np.ndarray, float]:
-    """As the product measures a new version: temperature fitted on validation logits."""
-    from training.calibration import apply_temperature, fit_temperature
-    from training.runtime import run_model
-
-    val_logits = np.asarray(run_model(logits_model, X_val))
-    temperature = fit_temperature(val_logits, y_val)
-    test_logits = np.asarray(run_model(logits_model, X_test))
-    return apply_temperature(test_logits, temperature), float(temperature)
 
 
 def _summary(metrics: dict) -> dict:
@@ -278,12 +269,9 @@ def run_protocol(args, *, log=print) -> dict:
     y_clean = y_clean[kept_train]
     y_test = test_draw.labels[kept_test]
 
-    from training.splits import split_indices
-
-    split = split_indices(
-        y_train, fractions=(1 - VALIDATION_FRACTION, VALIDATION_FRACTION, 0.0), seed=args.seed
+    fit_idx, val_idx = pipeline.split_train_val(
+        y_train, val_fraction=VALIDATION_FRACTION, seed=args.seed
     )
-    fit_idx, val_idx = split.train, split.val
     if not len(val_idx):
         raise ProtocolError(
             f"the training draw ({len(y_train)} images) is too small to carve out a "
@@ -322,59 +310,39 @@ def run_protocol(args, *, log=print) -> dict:
 
     t0 = time.monotonic()
     if args.mode == "head":
-        from training.head_training import train_head
-
-        kwargs = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
-        trained = train_head(
-            emb_train[fit_idx],
-            y_train[fit_idx],
-            emb_train[val_idx],
-            y_train[val_idx],
-            n_classes=n_classes,
-            seed=args.seed,
-            **kwargs,
-        )
-        X_val, X_test = emb_train[val_idx], emb_test
+        X_fit, X_val, X_test = emb_train[fit_idx], emb_train[val_idx], emb_test
     else:
-        from training.finetune import finetune
-
-        kwargs = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
-        trained = finetune(
-            backbone=args.backbone,
-            X_train=X_train_pix[fit_idx],
-            y_train=y_train[fit_idx],
-            X_val=X_train_pix[val_idx],
-            y_val=y_train[val_idx],
-            n_classes=n_classes,
-            input_size=size,
-            weights=args.weights,
-            from_scratch=args.from_scratch,
-            seed=args.seed,
-            progress=lambda epoch, logs: log(
-                f"  epoch {epoch}: loss {logs.get('loss', float('nan')):.4f}, val_loss "
-                f"{logs.get('val_loss', float('nan')):.4f}, val_accuracy "
-                f"{logs.get('val_accuracy', float('nan')):.3f}, lr {logs.get('lr', 0):.0e} "
-                f"({time.monotonic() - t0:.0f} s)"
-            ),
-            **kwargs,
-        )
-        X_val, X_test = X_train_pix[val_idx], X_test_pix
+        X_fit, X_val, X_test = X_train_pix[fit_idx], X_train_pix[val_idx], X_test_pix
+    trained = pipeline.fit(
+        args.mode,
+        X_fit,
+        y_train[fit_idx],
+        X_val,
+        y_train[val_idx],
+        n_classes=n_classes,
+        backbone=args.backbone,
+        input_size=size,
+        weights=args.weights,
+        from_scratch=args.from_scratch,
+        max_epochs=args.max_epochs,
+        seed=args.seed,
+        progress=None if args.mode == "head" else _epoch_log(log, t0),
+    )
     train_seconds = time.monotonic() - t0
     log(
         f"trained in {train_seconds:.1f} s: {trained.epochs_run} epochs, best {trained.best_epoch}"
         f", decays after {trained.decay_epochs}"
     )
 
-    from training.evaluation import evaluate
-
     t0 = time.monotonic()
-    proba, temperature = _calibrated_test_proba(
-        trained.logits_model, X_val, y_train[val_idx], X_test
+    measured = pipeline.measure(
+        trained.logits_model, X_val, y_train[val_idx], X_test, y_test, class_names=classes
     )
+    proba = measured.test_proba
     evaluate_seconds = time.monotonic() - t0
-    product = _summary(evaluate(y_test, proba, class_names=classes))
+    product = _summary(measured.metrics)
     product.update(
-        temperature=temperature,
+        temperature=measured.temperature,
         epochs_run=trained.epochs_run,
         best_epoch=trained.best_epoch,
         decay_epochs=list(trained.decay_epochs),
@@ -383,6 +351,8 @@ def run_protocol(args, *, log=print) -> dict:
 
     baseline = None
     if args.baseline:
+        from training.evaluation import evaluate
+
         t0 = time.monotonic()
         # The probe always sees the backbone's plain pooled embedding (the first
         # embedding_dim columns of any other kind).
@@ -432,6 +402,16 @@ def run_protocol(args, *, log=print) -> dict:
     }
 
 
+def _epoch_log(log, started: float):
+    """Fine-tuning takes minutes an epoch: say how far it has got."""
+    return lambda epoch, logs: log(
+        f"  epoch {epoch}: loss {logs.get('loss', float('nan')):.4f}, val_loss "
+        f"{logs.get('val_loss', float('nan')):.4f}, val_accuracy "
+        f"{logs.get('val_accuracy', float('nan')):.3f}, lr {logs.get('lr', 0):.0e} "
+        f"({time.monotonic() - started:.0f} s)"
+    )
+
+
 def _best_val_accuracy(trained) -> float | None:
     values = trained.history.get("val_accuracy")
     if not values or trained.best_epoch is None or trained.best_epoch >= len(values):
@@ -442,67 +422,6 @@ def _best_val_accuracy(trained) -> float | None:
 def _counts(y, n_classes: int, classes: list[str]) -> dict[str, int]:
     counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes)
     return {c: int(n) for c, n in zip(classes, counts, strict=True)}
-
-
-# --- the report ---------------------------------------------------------------------------
-
-
-def _pct(p: dict) -> str:
-    return f"{100 * p['value']:5.1f}% [{100 * p['ci95_low']:.1f}, {100 * p['ci95_high']:.1f}]"
-
-
-def format_report(result: dict) -> str:
-    lines = [
-        f"backbone {result['backbone']} ({result['input_size']} px, {result['weights']}), "
-        f"mode {result['mode']}, embedding {result['embedding']}, seed {result['seed']}",
-        f"classes: {', '.join(result['classes'])}",
-        f"n_train {result['n_train']} (fit {result['n_fit']}, validation {result['n_val']}), "
-        f"n_test {result['n_test']}",
-        "  train per class: " + ", ".join(f"{c} {n}" for c, n in result["train_per_class"].items()),
-        "  test per class:  " + ", ".join(f"{c} {n}" for c, n in result["test_per_class"].items()),
-    ]
-    noise = result["noise"]
-    if noise["fraction"]:
-        lines.append(
-            f"label noise {noise['fraction']:.2f}: {noise['flipped']} training labels flipped"
-        )
-    for note in result["notes"]:
-        lines.append(f"note: {note}")
-    k = result["product"]["top3_accuracy"]["k"]
-    lines.append(f"{'':22}{'top-1 (95% CI)':26}top-{k} (95% CI)")
-    rows = [(f"product ({result['mode']})", result["product"])]
-    if result["baseline"]:
-        rows.append(("baseline (logreg)", result["baseline"]))
-    for name, m in rows:
-        lines.append(f"{name:22}{_pct(m['top1_accuracy']):26}{_pct(m['top3_accuracy'])}")
-    for name, m in rows:
-        lines.append(f"per class, {name}: precision / recall")
-        for row in m["per_class"]:
-            lines.append(
-                f"  {row['class']:20} {row['precision']:.3f} / {row['recall']:.3f}"
-                f"  (support {row['support']})"
-            )
-    p = result["product"]
-    lines.append(
-        f"training: {p['epochs_run']} epochs, best epoch {p['best_epoch']}, decays after "
-        f"{p['decay_epochs']}, temperature {p['temperature']:.2f}"
-    )
-    s = result["seconds"]
-    lines.append(
-        f"seconds: loading {s['loading']:.1f}, embedding {s['embedding']:.1f}, "
-        f"training {s['training']:.1f}, total {s['total']:.1f}"
-    )
-    return "\n".join(lines)
-
-
-def quiet_tensorflow() -> None:
-    """Keep TensorFlow's start-up chatter and Keras's input-structure warning (raised by
-    the product's logits models, harmless) out of the report."""
-    import os
-    import warnings
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -524,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ProtocolError, BackboneWeightsMissing) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from bench.protocol_report import format_report
+
     print(format_report(result))
     if args.json:
         out = Path(args.json)

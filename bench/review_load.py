@@ -42,13 +42,10 @@ load average is printed first: other work on a small machine shows in every figu
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import multiprocessing
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -59,7 +56,17 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-PASSWORD = "bench-review-password"
+
+from bench.django_setup import (  # noqa: E402
+    free_port,
+    prepare_postgres,
+    server_env,
+    setup_django,
+    start_gunicorn,
+    stop_processes,
+    wait_for_http,
+)
+from bench.review_world import PASSWORD, check_database, seed  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -95,173 +102,11 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-# --- Database and seed ---------------------------------------------------------------------
-
-
-def prepare_postgres(url: str) -> None:
-    """Create the bench database when missing; refuse anything not named for the bench."""
-    name = urlparse(url).path.lstrip("/")
-    if "bench" not in name:
-        sys.exit(f"refusing to empty database {name!r}: use one whose name contains 'bench'")
-    import psycopg
-
-    parsed = urlparse(url)
-    admin = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def setup_django(data_dir: str) -> None:
-    os.environ["TAXONOMY_DATA_DIR"] = data_dir
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taxonomy_site.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-    if os.environ.get("DATABASE_URL"):
-        call_command("flush", verbosity=0, interactive=False)
-    call_command("collectstatic", verbosity=0, interactive=False)
-
-
-def jpeg(size: tuple[int, int], seed: int) -> bytes:
-    import numpy as np
-    from PIL import Image, ImageDraw
-
-    rng = np.random.default_rng(seed)
-    width, height = size
-    x = np.linspace(0, 1, width, dtype=np.float32)[None, :, None]
-    y = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
-    a, b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
-    pixels = a * (1 - x) * (1 - y) + b * x * y + rng.normal(0, 6, (height, width, 3))
-    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(image)
-    for _ in range(8):
-        x0, y0 = rng.integers(0, width), rng.integers(0, height)
-        x1, y1 = x0 + rng.integers(20, width // 2), y0 + rng.integers(20, height // 2)
-        draw.ellipse((x0, y0, x1, y1), fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=85)
-    return buffer.getvalue()
-
-
-def seed(args) -> dict:
-    import hashlib
-
-    import numpy as np
-    from django.contrib.auth import get_user_model
-    from django.core.files.base import ContentFile
-    from django.core.files.storage import default_storage
-    from rest_framework.authtoken.models import Token
-
-    from labelling.models import (
-        Client,
-        Image,
-        ImageStatus,
-        Label,
-        Membership,
-        Prediction,
-        Role,
-        Sector,
-        Taxonomy,
-    )
-    from training.models import ModelMode, ModelVersion
-
-    sector = Sector.objects.create(name="Bench sector", slug="bench-sector")
-    taxonomy = Taxonomy.objects.create(sector=sector, name="Bench taxonomy")
-    labels = [
-        Label.objects.create(taxonomy=taxonomy, key=f"label-{n}", name=f"Label {n}")
-        for n in range(20)
-    ]
-    version = ModelVersion.objects.create(
-        taxonomy=taxonomy,
-        number=1,
-        backbone="efficientnet_lite0",
-        mode=ModelMode.HEAD,
-        input_size=224,
-        taxonomy_version=1,
-        artifact="x",
-        artifact_sha256="0" * 64,
-        class_labels=[label.pk for label in labels],
-    )
-    users = get_user_model()
-    rng = np.random.default_rng(7)
-
-    def images_for(client, count: int, files: list[str]) -> None:
-        rows = [
-            Image(
-                client=client,
-                file=files[n % len(files)],
-                original_name=f"bench-{n:05d}.jpg",
-                sha256=hashlib.sha256(f"{client.slug}-{n}".encode()).hexdigest(),
-                format="JPEG",
-                width=1024,
-                height=768,
-                size_bytes=1000,
-                status=ImageStatus.NEEDS_REVIEW,
-            )
-            for n in range(count)
-        ]
-        Image.objects.bulk_create(rows, batch_size=500)
-        predictions = []
-        for image in Image.objects.filter(client=client).only("pk"):
-            p = rng.dirichlet(np.full(len(labels), 0.3))
-            order = np.argsort(-p)[:5]
-            ranked = [{"label": labels[i].pk, "probability": round(float(p[i]), 6)} for i in order]
-            predictions.append(
-                Prediction(
-                    image=image,
-                    model_version=version,
-                    ranked=ranked,
-                    top_label_id=ranked[0]["label"],
-                    top_probability=ranked[0]["probability"],
-                )
-            )
-        Prediction.objects.bulk_create(predictions, batch_size=500)
-
-    load_client = Client.objects.create(name="Bench load", slug="bench-load", sector=sector)
-    small = default_storage.save("images/bench/small.jpg", ContentFile(jpeg((64, 48), 0)))
-    images_for(load_client, args.images, [small])
-    tokens = []
-    for n in range(args.reviewers):
-        user = users.objects.create_user(f"reviewer{n}", password=PASSWORD)
-        Membership.objects.create(user=user, client=load_client, role=Role.REVIEWER)
-        tokens.append(Token.objects.create(user=user).key)
-
-    browser_client = Client.objects.create(
-        name="Bench browser", slug="bench-browser", sector=sector
-    )
-    files = [
-        default_storage.save(f"images/bench/photo-{n:03d}.jpg", ContentFile(jpeg((1024, 768), n)))
-        for n in range(args.browser_images)
-    ]
-    images_for(browser_client, args.browser_images, files)
-    browser_user = users.objects.create_user("browser-reviewer", password=PASSWORD)
-    Membership.objects.create(user=browser_user, client=browser_client, role=Role.REVIEWER)
-    return {"tokens": tokens, "browser_user": browser_user.username}
-
-
 # --- Server --------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(args, data_dir: str, port: int) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "TAXONOMY_DATA_DIR": data_dir,
-        "DJANGO_SETTINGS_MODULE": "taxonomy_site.settings",
-        "DJANGO_DEBUG": "0",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = server_env(data_dir)
     if args.conn_max_age is not None:
         # The configured settings with persistent connections, for comparison.
         Path(data_dir, "bench_review_settings.py").write_text(
@@ -270,44 +115,20 @@ def start_server(args, data_dir: str, port: int) -> subprocess.Popen:
         )
         env["DJANGO_SETTINGS_MODULE"] = "bench_review_settings"
         env["PYTHONPATH"] = os.pathsep.join([data_dir, str(ROOT)])
-    command = [
-        str(ROOT / ".venv" / "bin" / "gunicorn"),
-        "taxonomy_site.wsgi",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(args.workers),
-        "--threads",
-        str(args.threads),
-        "--log-level",
-        "warning",
-        # Each request's own time in the server (microseconds), to set beside the clients'.
+    # Each request's own time in the server (microseconds), to set beside the clients'.
+    access_log = (
         "--access-logfile",
         str(Path(data_dir, "access.log")),
         "--access-logformat",
         "%(m)s %(U)s %(s)s %(D)s",
-    ]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-    import requests
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=2).ok:
-                return server
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    stop_server(server)
+    )
+    server = start_gunicorn(
+        port, env, workers=args.workers, threads=args.threads, options=access_log
+    )
+    if wait_for_http(f"http://127.0.0.1:{port}/accounts/login/"):
+        return server
+    stop_processes([server], timeout=20)
     sys.exit("gunicorn did not answer within 60 s")
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
 
 
 # --- Load ----------------------------------------------------------------------------------
@@ -470,24 +291,6 @@ def server_times(data_dir: str, skip: int = 0) -> dict[str, list[float]]:
     return times
 
 
-def check_database() -> dict:
-    from django.db.models import Count
-
-    from labelling.models import Image, Review, ReviewLease
-
-    reviews = Review.objects.filter(image__client__slug="bench-load", undone_at__isnull=True)
-    twice_reviewed = reviews.values("image").annotate(n=Count("pk")).filter(n__gt=1).count()
-    answered = reviews.count()
-    leases = ReviewLease.objects.filter(client__slug="bench-load").count()
-    waiting = Image.objects.filter(client__slug="bench-load", status="needs_review").count()
-    return {
-        "answered": answered,
-        "reviewed_twice": twice_reviewed,
-        "holds_left": leases,
-        "still_waiting": waiting,
-    }
-
-
 # --- Browser -------------------------------------------------------------------------------
 
 
@@ -537,7 +340,7 @@ def main() -> None:
     data_dir = tempfile.mkdtemp(prefix="bench-review-")
     server = keeper = None
     try:
-        setup_django(data_dir)
+        setup_django(data_dir, log_level="WARNING", flush=True, collectstatic=True)
         from django.db import connection
 
         print(
@@ -623,7 +426,7 @@ def main() -> None:
         print("\n" + json.dumps(figures))
     finally:
         if server is not None:
-            stop_server(server)
+            stop_processes([server], timeout=20)
         if keeper is not None:
             keeper.close()
         if args.keep:

@@ -9,7 +9,7 @@ ratios hold):
 - gemm: GFLOP/s of a 2048³ matrix product (numpy float32, TensorFlow float32 and bfloat16),
   the practical ceiling for a convolution network on these cores;
 - throughput: backbone images/s at batch 1, 8, 16 and 32, called as the product calls it
-  (``training.runtime.run_model``: the model inside one cached tf.function) beside the plain
+  (``training.inference.run_model``: the model inside one cached tf.function) beside the plain
   eager Keras call it replaced (one Python dispatch per layer); float32 beside bfloat16
   (Keras's mixed_bfloat16 policy, and oneDNN's graph rewrite in a child process); achieved
   GFLOP/s and the share of the GEMM ceiling;
@@ -30,7 +30,6 @@ import argparse
 import io
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import speed_training
 from bench.common import (
     backbone_gflops,
     bf16_backbone,
@@ -46,6 +46,7 @@ from bench.common import (
     compiled,
     cpu_description,
     gemm_rates,
+    log,
     median_seconds,
 )
 
@@ -112,7 +113,7 @@ def _rates(model, batches, repeats, *, how: str) -> dict[int, float]:
     product's call) or "compiled" (a bare tf.function, for models the product never runs)."""
     import tensorflow as tf
 
-    from training.runtime import run_model
+    from training.inference import run_model
 
     size = model.get_layer("resize").height
     rng = np.random.default_rng(0)
@@ -173,7 +174,7 @@ def throughput(args, gemm: dict) -> dict:
                 }
                 for b, rate in rates.items()
             }
-            _log(
+            log(
                 f"{name} {label}: "
                 + ", ".join(
                     f"b{b} {v['images_per_s']:.1f} img/s ({100 * v['share_of_gemm_ceiling']:.0f}%)"
@@ -223,7 +224,7 @@ def _run_onednn_child(args, name: str) -> dict | None:
             cmd += ["--agreement-dir", d]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0 or not out.exists():
-            _log(f"oneDNN bf16 child failed: {done.stderr[-500:]}")
+            log(f"oneDNN bf16 child failed: {done.stderr[-500:]}")
             return None
         return json.loads(out.read_text())
 
@@ -313,7 +314,7 @@ def agreement(args, name: str = "efficientnet_lite0") -> dict:
             )
     for k, v in result.items():
         if isinstance(v, dict):
-            _log(
+            log(
                 f"agreement {k}: top-1 {100 * v['top1_agreement']:.1f}% of {len(pixels)}, "
                 f"embedding cosine min {v['cosine_min']:.4f}"
             )
@@ -381,128 +382,18 @@ def draft(args) -> dict:
             "seconds_without_draft": without,
             "speedup": without / with_draft,
         }
-        _log(
+        log(
             f"draft {key}: {1000 * with_draft:.0f} ms with draft, {1000 * without:.0f} ms "
             f"without ({without / with_draft:.1f}x)"
         )
     return results
 
 
-# --- head on stored embeddings ------------------------------------------------------------
-
-
-def _synthetic_embeddings(
-    n: int, dim: int = 1280, classes: int = 20, seed: int = 0, noise: float = 0.6
-):
-    """Non-negative, sparse-ish vectors around per-class centres, like pooled ReLU6 maps."""
-    rng = np.random.default_rng(seed)
-    centres = rng.gamma(0.5, 0.6, (classes, dim)).astype(np.float32)
-    y = rng.integers(0, classes, n)
-    X = np.clip(centres[y] + rng.normal(0, noise, (n, dim)).astype(np.float32), 0, 6)
-    return X.astype(np.float32), y
-
-
-def head(args) -> dict:
-    from sklearn.linear_model import LogisticRegression
-
-    from training.head_training import train_head
-    from training.splits import split_indices
-
-    if args.head_dim is None:
-        from training.backbones import get_spec
-
-        spec = get_spec("efficientnet_lite0")  # the product's default backbone
-        args.head_dim = spec.embedding_length(spec.default_embedding)
-    X, y = _synthetic_embeddings(args.head_n, dim=args.head_dim)
-    split = split_indices(y, fractions=(0.9, 0.1, 0.0), seed=0)
-    runs = []
-    for repeat in range(args.head_repeats):
-        start = time.perf_counter()
-        trained = train_head(
-            X[split.train], y[split.train], X[split.val], y[split.val], n_classes=20, seed=repeat
-        )
-        seconds = time.perf_counter() - start
-        runs.append({"seconds": seconds, "epochs": trained.epochs_run})
-        _log(f"head on {args.head_n} embeddings: {seconds:.1f} s, {trained.epochs_run} epochs")
-    start = time.perf_counter()
-    LogisticRegression(max_iter=200).fit(X[split.train], y[split.train])
-    logreg = time.perf_counter() - start
-    median = statistics.median(r["seconds"] for r in runs)
-    per_epoch = statistics.median(r["seconds"] / r["epochs"] for r in runs)
-    _log(f"head: median {median:.1f} s ({per_epoch:.2f} s/epoch); logreg baseline {logreg:.1f} s")
-    return {
-        "n_embeddings": args.head_n,
-        "dim": args.head_dim,
-        "n_fit": int(len(split.train)),
-        "n_val": int(len(split.val)),
-        "runs": runs,
-        "median_seconds": median,
-        "median_seconds_per_epoch": per_epoch,
-        "logreg_baseline_seconds": logreg,
-        "ratio_to_logreg": median / logreg,
-    }
-
-
-# --- fine-tuning --------------------------------------------------------------------------
-
-
-def _finetune_pixels(args, size: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    from bench.folders import draw_train_test, scan_roots
-    from training.backbones.preprocess import load_image_for_backbone
-
-    if args.finetune_dir and Path(args.finetune_dir).is_dir():
-        tree = scan_roots([args.finetune_dir])
-        draw, _ = draw_train_test(
-            tree, None, classes=tree.classes, train_size=n, test_size=1, seed=0
-        )
-        pixels = np.stack([load_image_for_backbone(p, size) for p in draw.paths])
-        return pixels, draw.labels
-    rng = np.random.default_rng(0)
-    return rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8), rng.integers(0, 2, n)
-
-
-def finetune_epochs(args, name: str = "efficientnet_lite0") -> dict:
-    from training.backbones import get_spec
-    from training.finetune import finetune
-
-    results = {}
-    for size in sorted({get_spec(name).input_size, 160}, reverse=True):
-        pixels, y = _finetune_pixels(args, size, 1100)
-        stamps = []
-        start = time.perf_counter()
-        finetune(
-            backbone=name,
-            X_train=pixels[:1000],
-            y_train=y[:1000],
-            X_val=pixels[1000:],
-            y_val=y[1000:],
-            n_classes=int(y.max()) + 1,
-            input_size=size,
-            max_epochs=3,
-            progress=lambda epoch, logs, stamps=stamps: stamps.append(time.perf_counter()),
-        )
-        edges = [start, *stamps]
-        epochs = [b - a for a, b in zip(edges[:-1], edges[1:], strict=True)]
-        results[str(size)] = {
-            "n_train": 1000,
-            "n_val": len(pixels) - 1000,
-            "epoch_seconds": epochs,
-            "first_epoch_seconds": epochs[0],
-            "steady_epoch_seconds": statistics.median(epochs[1:]) if len(epochs) > 1 else epochs[0],
-        }
-        _log(f"finetune {name} at {size} px, 1000 images: epochs {[round(e, 1) for e in epochs]} s")
-    return results
-
-
 # --- main ---------------------------------------------------------------------------------
 
 
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def main(argv: list[str] | None = None) -> int:
-    from bench.protocol import quiet_tensorflow
+    from bench.common import quiet_tensorflow
 
     quiet_tensorflow()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -527,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     gemm = gemm_rates(repeats=args.repeats)
     result["gemm_gflop_per_s"] = gemm
-    _log("gemm GFLOP/s: " + ", ".join(f"{k} {v:.0f}" for k, v in gemm.items() if k != "n"))
+    log("gemm GFLOP/s: " + ", ".join(f"{k} {v:.0f}" for k, v in gemm.items() if k != "n"))
     if "throughput" in sections:
         result["throughput"] = throughput(args, gemm)
     if "agreement" in sections:
@@ -535,9 +426,9 @@ def main(argv: list[str] | None = None) -> int:
     if "draft" in sections:
         result["jpeg_draft"] = draft(args)
     if "head" in sections:
-        result["head_training"] = head(args)
+        result["head_training"] = speed_training.head(args)
     if "finetune" in sections:
-        result["finetune_epoch"] = finetune_epochs(args)
+        result["finetune_epoch"] = speed_training.finetune_epochs(args)
     result["seconds_total"] = time.perf_counter() - started
     text = json.dumps(result, indent=2)
     print(text)

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from labelling.models import (
+    ApiToken,
     Client,
     ClientLabelName,
     Image,
@@ -99,7 +100,21 @@ class ImageAdmin(admin.ModelAdmin):
     list_display = ["__str__", "client", "status", "width", "height", "created_at"]
     list_filter = ["status", "client"]
     search_fields = ["original_name", "sha256"]
-    readonly_fields = ["sha256", "width", "height", "size_bytes", "format", "status_changed_at"]
+    # The status moves only through the product (Image.objects.move_status checks the
+    # transition table), and the files are the stored upload and its derivatives: neither is
+    # edited by hand.
+    readonly_fields = [
+        "file",
+        "thumbnail",
+        "status",
+        "status_changed_at",
+        "failure_reason",
+        "sha256",
+        "width",
+        "height",
+        "size_bytes",
+        "format",
+    ]
     inlines = [ImageLabelInline]
 
 
@@ -133,3 +148,34 @@ class ReviewLeaseAdmin(admin.ModelAdmin):
 @admin.register(WorkerHeartbeat)
 class WorkerHeartbeatAdmin(admin.ModelAdmin):
     list_display = ["hostname", "seen_at"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    # Keys are not stored, so the admin can see and revoke tokens but never make one here
+    # (users make theirs on the API tokens page, or `manage.py create_api_token`).
+    list_display = [
+        "name",
+        "user",
+        "shown",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "user__username", "shown"]
+    readonly_fields = ["user", "digest", "shown", "created_at", "last_used_at"]
+    fields = [
+        "user",
+        "name",
+        "shown",
+        "digest",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
+from django.core.files.storage import default_storage, storages
 from django.db import connection
 from django.utils import timezone
 
@@ -64,7 +64,8 @@ def check_storage() -> Check:
             content = handle.read()
         default_storage.delete(saved)
         ok = content == b"ok"
-        return Check("storage", ok, type(default_storage).__name__ if ok else "read back differs")
+        backend = type(storages["default"]).__name__  # default_storage is a lazy proxy
+        return Check("storage", ok, backend if ok else "read back differs")
     except Exception as exc:
         return Check("storage", False, f"{type(exc).__name__}: {exc}")
 

@@ -24,7 +24,7 @@ import zlib
 from dataclasses import dataclass
 
 from PIL import Image as PILImage
-from PIL import ImageCms, ImageOps, UnidentifiedImageError
+from PIL import ImageCms, UnidentifiedImageError
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF")
 MIME_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "TIFF": "image/tiff"}
@@ -45,9 +45,16 @@ MODEL_INPUT_QUALITY = 90
 # or after its end, while compressed pixels are random bytes in which "<svg" alone turned up
 # in about one photo in 3,600. Photo metadata (EXIF, IPTC, XMP) has none of these tags.
 # One compiled pattern: about 2 GB/s, where ten `in` tests on lower-cased bytes took 10× longer.
+# Also: a tag name behind a namespace prefix (<x:script>, read as script in XHTML), an event
+# handler in any tag (<img src=x onerror=...>, printable text only, as a browser reads it:
+# random compressed bytes do not spell it), and the markers by which a PDF or PostScript
+# viewer takes a file as its own.
 ACTIVE_CONTENT = re.compile(
-    rb"<(?:script|html|!doctype|svg|iframe|object|embed|body|\?php|\?xml-stylesheet)"
-    rb"[\s/>]",
+    rb"<(?:[a-z_][\w.-]{0,40}:)?"
+    rb"(?:script|html|!doctype|svg|iframe|object|embed|body|style|meta|\?php|\?xml-stylesheet)"
+    rb"[\s/>]"
+    rb"|<[a-z][\w:.-]{0,40}[\s/][\x20-\x7e\t\r\n]{0,400}?[\s\"'/]on[a-z]{3,30}\s*="
+    rb"|%PDF-|%!PS",
     re.IGNORECASE,
 )
 
@@ -68,6 +75,21 @@ _DECODE_ERRORS = (
 
 # EXIF orientations that swap width and height (90° and 270° turns, with or without a flip).
 _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
+# What turns each EXIF orientation upright (as ImageOps.exif_transpose does it, but applied to
+# the shrunk copy, which no longer carries the tag: TIFF keeps it outside ``info``).
+_UPRIGHT = {
+    2: PILImage.Transpose.FLIP_LEFT_RIGHT,
+    3: PILImage.Transpose.ROTATE_180,
+    4: PILImage.Transpose.FLIP_TOP_BOTTOM,
+    5: PILImage.Transpose.TRANSPOSE,
+    6: PILImage.Transpose.ROTATE_270,
+    7: PILImage.Transpose.TRANSVERSE,
+    8: PILImage.Transpose.ROTATE_90,
+}
+# Modes Image.reduce() takes; the others (1, P, I;16) are shrunk after their conversion.
+_REDUCIBLE_MODES = {"L", "LA", "La", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "I", "F"}
+# Arithmetic-coded JPEG frames (SOF9-11, SOF13-15): they can spend less than a bit a block.
+_ARITHMETIC_SOF = {0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 _EXIF_ORIENTATION = 0x0112
 _RESAMPLE = PILImage.Resampling.BILINEAR
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
@@ -119,10 +141,13 @@ def pixel_limit(max_pixels: int) -> int:
     return min(max_pixels, pillow_limit) if pillow_limit else max_pixels
 
 
-def inspect_image(data: bytes, *, max_pixels: int, max_bytes: int) -> ImageInfo:
+def inspect_image(
+    data: bytes, *, max_pixels: int, max_bytes: int, max_decoded_bytes: int
+) -> ImageInfo:
     """Accept ``data`` as an image or raise ImageRejected. Reads the header, checks the
-    limits before any pixel is decoded, then decodes the first frame (JPEG at 1/8 scale,
-    which still reads every byte) so that truncated and damaged files are caught here."""
+    limits (pixels, and the memory decoding would take) before any pixel is decoded, then
+    decodes the first frame (JPEG at 1/8 scale, which still reads every byte) so that
+    truncated and damaged files are caught here."""
     if not data:
         raise ImageRejected("empty_file", "The file is empty (0 bytes).")
     if len(data) > max_bytes:
@@ -134,9 +159,11 @@ def inspect_image(data: bytes, *, max_pixels: int, max_bytes: int) -> ImageInfo:
     width, height = image.size  # before draft() makes a JPEG report its reduced size
     try:
         _refuse_active_content(data, image.format)
+        if image.format == "JPEG":
+            _refuse_truncated_jpeg(data, image)
+            image.draft(image.mode if image.mode in ("L", "RGB") else "RGB", (1, 1))
+        _refuse_over_budget(image, (width, height), max_decoded_bytes)
         try:
-            if image.format == "JPEG":
-                image.draft(image.mode if image.mode in ("L", "RGB") else "RGB", (1, 1))
             image.load()
         except _DECODE_ERRORS as exc:
             raise ImageRejected(
@@ -160,6 +187,7 @@ def make_derivatives(
     data: bytes,
     *,
     max_pixels: int,
+    max_decoded_bytes: int,
     thumbnail_side: int = THUMBNAIL_SIDE,
     model_input_side: int = MODEL_INPUT_SIDE,
 ) -> Derivatives:
@@ -168,21 +196,26 @@ def make_derivatives(
     image = _open(data, max_pixels=max_pixels)
     width, height = image.size
     try:
+        # JPEG: let libjpeg scale down by 1/2, 1/4 or 1/8 while decoding, to the smallest
+        # size still at least the model-input image's own (the original fitted into
+        # model_input_side: a 1024×768 photo decodes at 512×384, a quarter of the pixels,
+        # and needs no resize). A square box would keep it at full size.
+        if image.format == "JPEG":
+            _refuse_truncated_jpeg(data, image)
+            image.draft("RGB", _fitted(image.size, model_input_side))
+        _refuse_over_budget(image, (width, height), max_decoded_bytes)
         try:
-            # JPEG: let libjpeg scale down by 1/2, 1/4 or 1/8 while decoding, to the
-            # smallest size still at least the model-input image's own (the original fitted
-            # into model_input_side: a 1024×768 photo decodes at 512×384, a quarter of the
-            # pixels, and needs no resize). A square box would keep it at full size.
-            if image.format == "JPEG":
-                image.draft("RGB", _fitted(image.size, model_input_side))
             image.load()
-            upright = ImageOps.exif_transpose(image)
+            orientation = _orientation(image)
+            # Shrunk before any copy is made (turned upright, converted to sRGB): the
+            # decoded image is then the only full-size one in memory.
+            upright = _upright(_reduced(image, model_input_side), orientation)
             rgb = _to_srgb(upright)
         except _DECODE_ERRORS as exc:
             raise ImageRejected(
                 "damaged_file", f"The image could not be read ({_plain(exc)})."
             ) from None
-        if _orientation(image) in _SWAPPING_ORIENTATIONS:
+        if orientation in _SWAPPING_ORIENTATIONS:
             width, height = height, width
         # Bilinear (antialiased when shrinking, as Pillow does it) costs about 60 % of bicubic
         # here, and resizing is most of the worker's time on small photos.
@@ -221,6 +254,108 @@ def _open(data: bytes, *, max_pixels: int) -> PILImage.Image:
         image.close()
         raise _too_many_pixels((width, height), max_pixels)
     return image
+
+
+def decoded_bytes(image: PILImage.Image, full_size: tuple[int, int] | None = None) -> int:
+    """The memory, in bytes, that decoding ``image`` (opened, not loaded; a JPEG after its
+    draft()) and making its first RGB copy takes, whatever its compressed size: width ×
+    height × bands × bytes per sample of the widest of what the file holds, what Pillow
+    keeps (3 and 4 band images in 4 bytes a pixel) and what the worker converts it to
+    (palette, bilevel and 16-bit grey images to 4 bytes a pixel). Animated PNG and WebP
+    keep the canvas beside the frame: twice. WebP takes four buffers of 4 bytes a pixel. A
+    progressive JPEG also holds every DCT coefficient of the full-size image (2 bytes each),
+    whatever scale it is drafted to."""
+    width, height = image.size
+    mode_bands = len(image.getbands())
+    in_memory = 1 if image.mode in ("L", "P", "1") else 2 if image.mode.startswith("I;16") else 4
+    if image.mode in ("P", "1") or image.mode.startswith("I;16"):
+        in_memory = 4  # the converted copy
+    per_pixel = max(in_memory, mode_bands * _bytes_per_sample(image))
+    if image.format == "WEBP":
+        # libwebp's own ARGB buffer, its animation decoder's two canvases (Pillow decodes
+        # every WebP through it), then Pillow's copy: measured 143 MB for 3000 × 3000.
+        per_pixel = 16
+    total = width * height * per_pixel
+    if image.format in ("PNG", "WEBP") and getattr(image, "n_frames", 1) > 1:
+        total *= 2
+    if image.format == "JPEG" and image.info.get("progressive"):
+        total += _jpeg_coefficient_bytes(image, full_size or image.size)
+    return total
+
+
+def _bytes_per_sample(image: PILImage.Image) -> int:
+    """From the raw mode the decoder reads (``RGBA;16B``, ``I;16``, ``F;32BF``...): what the
+    file holds per sample, which may be wider than what Pillow keeps."""
+    bits = 8
+    for tile in image.tile:
+        args = tile.args
+        rawmode = args if isinstance(args, str) else args[0] if args else ""
+        if isinstance(rawmode, str):
+            found = re.search(r";(\d+)", rawmode)
+            if found:
+                bits = max(bits, int(found.group(1)))
+            elif rawmode.startswith(("I", "F")):
+                bits = max(bits, 32)
+    return (bits + 7) // 8
+
+
+def _jpeg_coefficient_bytes(image: PILImage.Image, full_size: tuple[int, int]) -> int:
+    width, height = full_size
+    layers = getattr(image, "layer", None) or [("", 1, 1, 0)] * len(image.getbands())
+    h_max = max(layer[1] for layer in layers) or 1
+    v_max = max(layer[2] for layer in layers) or 1
+    blocks = sum(
+        -(-width * layer[1] // (8 * h_max)) * -(-height * layer[2] // (8 * v_max))
+        for layer in layers
+    )
+    return blocks * 64 * 2
+
+
+def _refuse_over_budget(
+    image: PILImage.Image, full_size: tuple[int, int], max_decoded_bytes: int
+) -> None:
+    needed = decoded_bytes(image, full_size)
+    if needed > max_decoded_bytes:
+        width, height = full_size
+        raise ImageRejected(
+            "too_much_memory",
+            f"The image is {width:,} × {height:,} pixels, which takes {_megabytes(needed)} "
+            f"of memory to read (as {image.mode}); the limit is "
+            f"{_megabytes(max_decoded_bytes)}. Export it smaller or as JPEG.",
+        )
+
+
+def _refuse_truncated_jpeg(data: bytes, image: PILImage.Image) -> None:
+    """libjpeg fills the missing part of a cut-off JPEG with grey and only warns, which
+    Pillow does not report: a 2 KB file whose header claims 7000 × 7000 would decode. Each
+    8 × 8 block of the largest component costs at least one bit of Huffman-coded data (a
+    code for its DC value), so fewer bytes than blocks / 8 cannot be a whole image."""
+    if _jpeg_frame_marker(data) in _ARITHMETIC_SOF:
+        return
+    width, height = image.size
+    blocks = -(-width // 8) * -(-height // 8)
+    coded = sum(stop - start for start, stop in _jpeg_pixel_ranges(data))
+    if coded * 8 < blocks:
+        raise ImageRejected(
+            "damaged_file",
+            f"The JPEG file is damaged or incomplete: it says it is {width:,} × {height:,} "
+            "pixels but holds the data of a much smaller image. Upload it again.",
+        )
+
+
+def _jpeg_frame_marker(data: bytes) -> int | None:
+    position, end = 2, len(data)
+    while position + 4 <= end and data[position] == 0xFF:
+        marker = data[position + 1]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return marker
+        if marker == 0xFF:
+            position += 1
+            continue
+        if marker == 0xDA or marker == 0xD9:
+            return None
+        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+    return None
 
 
 def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int) -> ImageRejected:
@@ -308,7 +443,7 @@ def _refuse_active_content(data: bytes, image_format: str | None = None) -> None
         if found is not None:
             break
     if found is not None:
-        marker = found.group().decode("ascii").lower()
+        marker = found.group()[:60].decode("ascii", "replace").lower()
         raise ImageRejected(
             "active_content",
             f"The file hides web page or script content (it contains “{marker}”) and could be "
@@ -345,6 +480,20 @@ def _to_srgb(image: PILImage.Image) -> PILImage.Image:
         except (ImageCms.PyCMSError, OSError, ValueError):
             pass  # a broken profile: fall back to the plain conversion
     return image if mode == "RGB" else image.convert("RGB")
+
+
+def _reduced(image: PILImage.Image, side: int) -> PILImage.Image:
+    """``image`` shrunk by a whole factor (box filter, fast) to no less than twice ``side``,
+    where its mode allows; the antialiased resize to ``side`` comes after."""
+    factor = max(image.size) // (2 * side)
+    if factor < 2 or image.mode not in _REDUCIBLE_MODES:
+        return image
+    return image.reduce(factor)
+
+
+def _upright(image: PILImage.Image, orientation: int) -> PILImage.Image:
+    method = _UPRIGHT.get(orientation)
+    return image.transpose(method) if method is not None else image
 
 
 def _fitted(size: tuple[int, int], side: int) -> tuple[int, int]:

@@ -40,20 +40,45 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # Everything the embedded set-up writes (database, media, broker queue) lives here.
 DATA_DIR = Path(env_str("TAXONOMY_DATA_DIR", str(BASE_DIR / "var")))
 
+# The data dir holds the database, the secret key, media and caches: what the product
+# writes is readable by its owner only (TAXONOMY_UMASK=027 lets the owner's group read).
+UMASK = int(env_str("TAXONOMY_UMASK", "077"), 8)
+os.umask(UMASK)
+FILE_UPLOAD_PERMISSIONS = 0o666 & ~UMASK
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o777 & ~UMASK
+
+
+def _own_data_dir() -> None:
+    DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o777 & ~UMASK)
+    try:
+        # A data dir made before (or by another tool) with wider modes is closed up too.
+        if DATA_DIR.stat().st_uid == os.getuid():
+            DATA_DIR.chmod(0o777 & ~UMASK)
+    except OSError:
+        pass  # a mount we do not own: its owner decides
+
+
+_own_data_dir()
+
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
 
 def _secret_key() -> str:
     """DJANGO_SECRET_KEY in production; on the embedded set-up, a random key made on first
     start and kept in the data dir (readable by its owner only), never a shared default."""
-    key = env_str("DJANGO_SECRET_KEY")
-    if key:
+    if "DJANGO_SECRET_KEY" in os.environ:
+        key = os.environ["DJANGO_SECRET_KEY"].strip()
+        if not key:
+            # Set but empty is a mistake in the deployment, not a request for the default.
+            raise ImproperlyConfigured(
+                "DJANGO_SECRET_KEY is set but empty: give it a value, or unset it to use "
+                "the key generated in the data directory."
+            )
         return key
     path = DATA_DIR / "secret_key"
     if not path.exists():
         import secrets
 
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(50))
@@ -68,6 +93,22 @@ SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
+# --- HTTPS ----------------------------------------------------------------------------
+# Secure by default once DEBUG is off: redirect to https, HSTS, cookies sent over https
+# only. DJANGO_HTTPS=0 turns all of it off (plain http, e.g. `make run` on localhost).
+# Behind a TLS-terminating proxy, name the header it sets, e.g.
+# DJANGO_SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO (its value must be "https").
+HTTPS = env_bool("DJANGO_HTTPS", not DEBUG)
+_proxy_header = env_str("DJANGO_SECURE_PROXY_SSL_HEADER").strip()
+if _proxy_header:
+    SECURE_PROXY_SSL_HEADER = (_proxy_header, "https")
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", HTTPS)
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 365 * 24 * 3600 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", HTTPS)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", HTTPS)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", HTTPS)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -77,8 +118,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by the app (no CDN)
     "labelling",
     "training",
 ]
@@ -88,6 +129,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF's check, which parses form bodies.
+    "labelling.middleware.RequestSizeLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -149,6 +192,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# Mail (password reset): SMTP when EMAIL_HOST is set, else each message is written as a file
+# in the data dir's mail/ folder, for an admin to pass on.
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_BACKEND = env_str(
+    "DJANGO_EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.filebased.EmailBackend",
+)
+EMAIL_FILE_PATH = Path(env_str("EMAIL_FILE_PATH", str(DATA_DIR / "mail")))
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", EMAIL_PORT == 587)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", EMAIL_PORT == 465)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "taxonomy@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -168,20 +228,33 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
 
 AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
-if AWS_STORAGE_BUCKET_NAME:
-    # S3-compatible storage (MinIO in the compose file). Media is never public: the app
-    # serves it after a permission check, so objects stay private.
-    default_storage = {
+
+
+def s3_storage(bucket: str, *, endpoint_url: str | None, region_name: str | None, **extra) -> dict:
+    """The S3-compatible storage of media and model artifacts (MinIO in the compose file;
+    tests/test_object_storage.py runs it against a real S3 server). Media is never public:
+    the app serves it after a permission check, so objects stay private. Credentials come
+    from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or ``extra``)."""
+    return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": AWS_STORAGE_BUCKET_NAME,
-            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,
-            "region_name": env_str("AWS_S3_REGION_NAME") or None,
+            "bucket_name": bucket,
+            "endpoint_url": endpoint_url or None,
+            "region_name": region_name or None,
             "default_acl": None,
             "querystring_auth": True,
             "file_overwrite": False,
+            **extra,
         },
     }
+
+
+if AWS_STORAGE_BUCKET_NAME:
+    default_storage = s3_storage(
+        AWS_STORAGE_BUCKET_NAME,
+        endpoint_url=env_str("AWS_S3_ENDPOINT_URL"),
+        region_name=env_str("AWS_S3_REGION_NAME"),
+    )
 else:
     default_storage = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
@@ -199,7 +272,20 @@ STORAGES = {
 # Images: limits applied by the upload service.
 MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 50_000_000)
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 1024 * 1024
+# Memory one image may take while it is decoded, whatever its compressed size (a 2 KB
+# WebP can claim 7000 × 7000): an 8-bit PNG or TIFF up to the pixel cap, a 16-bit RGBA one
+# of 33 megapixels, a WebP of 16, any JPEG under the pixel cap (decoded at a fraction of
+# its scale). Per image being checked: a process checking N at once needs N times it.
+# See image_validation.decoded_bytes.
+MAX_DECODED_BYTES = env_int("MAX_DECODED_BYTES", 256 * 1024 * 1024)
+# Request bodies, refused with a 413 before they are read (RequestSizeLimitMiddleware):
+# JSON and forms are small; a request carrying files (the batch files and predict
+# endpoints) may hold a few full-size images, and at most DATA_UPLOAD_MAX_NUMBER_FILES files
+# (Django stops parsing at the next one).
+MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 1024 * 1024)
+MAX_UPLOAD_REQUEST_BYTES = env_int("MAX_UPLOAD_REQUEST_BYTES", 2 * MAX_UPLOAD_BYTES)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES  # the form fields beside the files
+DATA_UPLOAD_MAX_NUMBER_FILES = 20
 
 # Model artifacts and backbone caches (under the data dir, or the bucket on S3).
 MODEL_CACHE_DIR = Path(env_str("TAXONOMY_MODEL_CACHE", str(DATA_DIR / "model-cache")))
@@ -252,6 +338,14 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 30)
 # Images left in processing this long (a worker killed mid-task) are queued again.
 INGEST_STUCK_AFTER_MINUTES = env_int("INGEST_STUCK_AFTER_MINUTES", 30)
+# The review queue. A reviewer's hold on an image lasts this long without a call to next
+# (each call renews it); an expired hold stays theirs until someone else claims the image.
+REVIEW_LEASE_SECONDS = env_int("REVIEW_LEASE_SECONDS", 300)
+# Each web process reuses a queue's head (its first free images, in order) this long before
+# ordering the whole queue again: ordering ten thousand images takes tens of milliseconds.
+REVIEW_QUEUE_WINDOW_SECONDS = env_float("REVIEW_QUEUE_WINDOW_SECONDS", 5.0)
+# Suggestions shown per image in the queue: keys 1-9 pick one.
+REVIEW_TOP_N = env_int("REVIEW_TOP_N", 9)
 # A prediction job with images still unanswered and no new answer for this long lost its
 # message; it is queued again, for this many hours after it was asked.
 PREDICTION_JOB_STALE_AFTER_MINUTES = env_int("PREDICTION_JOB_STALE_AFTER_MINUTES", 15)
@@ -272,17 +366,74 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
+# --- Cache and throttling -------------------------------------------------------------
+# Throttle counters live in the cache: Redis when REDIS_URL is set (shared by every web
+# process and host), else files in the data dir (shared by the processes of one host).
+CACHE_URL = env_str("CACHE_URL", REDIS_URL)
+if CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "taxonomy",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": DATA_DIR / "cache",
+        }
+    }
+
+
+def _rate(name: str, default: str) -> str | None:
+    # "10/min", "100/hour", ...; "off" (or "none") lifts the limit.
+    value = env_str(f"THROTTLE_{name.upper()}", default).strip()
+    return None if value.lower() in {"off", "none", "0"} else value
+
+
+THROTTLE_RATES = {
+    # Login form POSTs, per client address and per user name (pages and admin).
+    "login": _rate("login", "10/min"),
+    # API requests with a wrong or expired token, per client address.
+    "token": _rate("token", "20/min"),
+    "upload": _rate("upload", "600/min"),
+    "training": _rate("training", "10/hour"),
+    "prediction": _rate("prediction", "120/min"),
+    "anon": _rate("anon", "120/min"),
+    "user": _rate("user", "2000/min"),
+}
+
 # --- API ------------------------------------------------------------------------------
+# API tokens (the tokens page, `manage.py create_api_token`): days a new one lasts by
+# default, and at most.
+API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 90)
+API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "labelling.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "labelling.api.input.LimitOffsetPagination",
+    # JSON bodies are objects (labelling/api/input.py); forms and files as DRF takes them.
+    "DEFAULT_PARSER_CLASSES": [
+        "labelling.api.input.ObjectJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": [],
+    # Every caller is limited (per user, or per address when anonymous); uploads, training
+    # runs and predictions have their own scope on their views (labelling/throttling.py).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+        "labelling.throttling.WriteScopedRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": THROTTLE_RATES,
     # Django ValidationErrors raised by services become 400s, never 500s.
     "EXCEPTION_HANDLER": "labelling.api.exceptions.exception_handler",
 }
@@ -291,6 +442,13 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Sectors, taxonomies, clients, images, batches, predictions and reviews.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "labelling.api.schema.document_error_responses",
+    ],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"ImageStatusEnum": "labelling.models.ImageStatus"},
 }
 

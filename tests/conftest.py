@@ -2,6 +2,7 @@
 endpoint is tested with: the owner (an admin of client A), a member of client A with a
 narrower role, and an outsider (an admin of client B in the same sector)."""
 
+import uuid
 from types import SimpleNamespace
 
 import pytest
@@ -30,6 +31,112 @@ def _media_in_tmp(settings, tmp_path):
     }
     settings.MODEL_CACHE_DIR = tmp_path / "model-cache"
     return media
+
+
+@pytest.fixture(autouse=True)
+def _cache_of_its_own(settings):
+    # Throttle counters live in the cache: a key prefix per test keeps one test's requests
+    # from counting against the next (without flushing a Redis database others may use).
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+    }
+
+
+@pytest.fixture
+def throttle_rates(monkeypatch):
+    """throttle_rates(login="2/min", ...) → those scopes' rates for this test. DRF reads the
+    rates once, into a class attribute, so settings overrides would not reach it."""
+    from rest_framework.throttling import SimpleRateThrottle
+
+    def set_rates(**rates):
+        monkeypatch.setattr(
+            SimpleRateThrottle, "THROTTLE_RATES", {**SimpleRateThrottle.THROTTLE_RATES, **rates}
+        )
+
+    return set_rates
+
+
+# A tiny configuration of the default backbone, as backbone tests build one: the stem, one
+# block of stages 1, 2 and 6 (the one the grid embedding reads) and the 1280-filter top,
+# with seeded random weights. Its embeddings have the real lengths; building and tracing it
+# takes a fraction of a second where the whole network takes seconds.
+TINY_LITE0_STAGES = ((0, 1), (1, 1), (5, 1))
+
+
+def _tiny_lite0(*, input_size=None, weights=None, from_scratch=False, embedding="pooled"):
+    import dataclasses
+
+    import keras
+    import numpy as np
+
+    from training.backbones import efficientnet_lite
+
+    variant = dataclasses.replace(
+        efficientnet_lite.VARIANTS["efficientnet_lite0"], stages=TINY_LITE0_STAGES
+    )
+    keras.utils.set_random_seed(0)  # the same weights every time it is built
+    model = efficientnet_lite.build_efficientnet_lite(
+        variant.name, input_size=input_size, embedding=embedding, from_scratch=True, variant=variant
+    )
+    key = (input_size, embedding)
+    if key not in _TINY_WEIGHTS:
+        _calibrate_batchnorm(model, variant.name, np.random.default_rng(0))
+        _TINY_WEIGHTS[key] = model.get_weights()
+    model.set_weights(_TINY_WEIGHTS[key])
+    return model
+
+
+# The calibrated weights, once per session: a new model each time (fine-tuning changes
+# its own), the same weights in it.
+_TINY_WEIGHTS: dict = {}
+
+
+def _calibrate_batchnorm(model, name: str, rng) -> None:
+    """Give every BatchNorm the statistics of what reaches it from random pixels, layer by
+    layer: features then have the scale pretrained ones have, and a head trains on them in
+    as few epochs (with untouched statistics they shrink layer after layer)."""
+    import keras
+    import numpy as np
+
+    network = model.get_layer(name)
+    pixels = rng.integers(0, 256, (16, 64, 64, 3)).astype(np.float32)
+    scaled = model.get_layer("scale")(model.get_layer("resize")(pixels))
+    for norm in [
+        layer for layer in network.layers if isinstance(layer, keras.layers.BatchNormalization)
+    ]:
+        reaching = np.asarray(keras.Model(network.input, norm.input)(scaled, training=False))
+        gamma, beta, _, _ = norm.get_weights()
+        norm.set_weights([gamma, beta, reaching.mean(axis=(0, 1, 2)), reaching.var(axis=(0, 1, 2))])
+
+
+@pytest.fixture
+def tiny_backbone(settings, monkeypatch):
+    """The default backbone, efficientnet_lite0, as a tiny configuration of its network at a
+    small input size, with no model kept from another test. The tests of the real network
+    and its ImageNet weights are in tests/training/test_backbones.py."""
+    import dataclasses
+
+    from training import runtime
+    from training.backbones import base, get_spec
+
+    spec = get_spec("efficientnet_lite0")
+    monkeypatch.setitem(base._REGISTRY, spec.name, dataclasses.replace(spec, builder=_tiny_lite0))
+    settings.DEFAULT_BACKBONE = "efficientnet_lite0"
+    settings.BACKBONE_INPUT_SIZE = 64
+    runtime.forget_models()
+    yield
+    runtime.forget_models()
+
+
+@pytest.fixture
+def fresh_review_windows():
+    """Queue heads are cached per process (labelling.services.review.cache), and ids
+    repeat across tests: each test starts and ends with none."""
+    from labelling.services import review
+
+    review.review_windows_clear()
+    yield
+    review.review_windows_clear()
 
 
 @pytest.fixture
@@ -68,20 +175,30 @@ def world(db):
 @pytest.fixture
 def api_client_for():
     """api_client_for(user) → a DRF APIClient authenticated as that user by token."""
-    from rest_framework.authtoken.models import Token
+    from django.utils import timezone
     from rest_framework.test import APIClient
+
+    from labelling.models import ApiToken
+    from labelling.services.tokens import token_create
+
+    keys = {}
 
     def make(user):
         client = APIClient()
         if user is not None:
-            token, _ = Token.objects.get_or_create(user=user)
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            if user.pk not in keys:
+                made = token_create(user=user, name="tests")
+                # As if used a moment ago: "last used" is written at most once a minute,
+                # which would make the first request's query count differ from the next.
+                ApiToken.objects.filter(pk=made.token.pk).update(last_used_at=timezone.now())
+                keys[user.pk] = made.key
+            client.credentials(HTTP_AUTHORIZATION=f"Token {keys[user.pk]}")
         return client
 
     return make
 
 
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
     """Tests of the pure ML modules (under tests/training, using no database) are marked
     "ml": they touch neither database nor broker, so CI runs them once, not per set-up."""
     for item in items:
@@ -93,3 +210,10 @@ def pytest_collection_modifyitems(items):
         } & set(getattr(item, "fixturenames", ()))
         if "/tests/training/" in path and not uses_db:
             item.add_marker(pytest.mark.ml)
+
+    # The API fuzzer takes minutes: it runs when asked for (-m fuzz), as CI's own step does.
+    if "fuzz" not in (config.getoption("-m") or ""):
+        skip = pytest.mark.skip(reason="the API fuzzer runs on its own: pytest -m fuzz")
+        for item in items:
+            if item.get_closest_marker("fuzz"):
+                item.add_marker(skip)

@@ -14,3 +14,6 @@ os.environ.setdefault(
 # Pages in browser tests need their CSS and JavaScript without a collectstatic step.
 os.environ.setdefault("WHITENOISE_USE_FINDERS", "1")
 os.makedirs(os.path.join(os.environ["TAXONOMY_DATA_DIR"], "staticfiles"), exist_ok=True)
+# The test client and the browser tests' live server speak plain http, as `make run` does
+# (tests/test_settings_security.py checks the https defaults in a process of their own).
+os.environ.setdefault("DJANGO_HTTPS", "0")

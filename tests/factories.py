@@ -6,6 +6,7 @@ import io
 import factory
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
+from django.db.models import Max
 from PIL import Image as PILImage
 
 from labelling.models import (
@@ -14,11 +15,13 @@ from labelling.models import (
     Image,
     Label,
     Membership,
+    Prediction,
     Role,
     Sector,
     Taxonomy,
     UploadBatch,
 )
+from training.models import ModelMode, ModelVersion, PredictionJob, TrainingRun
 
 
 def make_image_bytes(
@@ -113,3 +116,74 @@ class ImageFactory(factory.django.DjangoModelFactory):
     height = 80
     size_bytes = 1000
     format = "JPEG"
+
+
+def _next_number(version) -> int:
+    latest = ModelVersion.objects.filter(taxonomy=version.taxonomy).aggregate(n=Max("number"))
+    return (latest["n"] or 0) + 1
+
+
+class ModelVersionFactory(factory.django.DjangoModelFactory):
+    """A version row with no artifact file behind it; ``labels`` sets its classes."""
+
+    class Meta:
+        model = ModelVersion
+
+    class Params:
+        labels = ()
+
+    taxonomy = factory.SubFactory(TaxonomyFactory)
+    number = factory.LazyAttribute(_next_number)
+    backbone = "efficientnet_lite0"
+    mode = ModelMode.HEAD
+    input_size = 224
+    taxonomy_version = factory.LazyAttribute(lambda o: o.taxonomy.version)
+    artifact = factory.LazyAttribute(lambda o: f"models/{o.taxonomy.pk}/v{o.number}.taxmodel")
+    artifact_sha256 = "0" * 64
+    class_labels = factory.LazyAttribute(lambda o: [label.pk for label in o.labels])
+
+
+class PredictionFactory(factory.django.DjangoModelFactory):
+    """What a version said about an image: ``scores`` [(label, probability), ...] best
+    first, or ``ranked`` as stored ([{"label": id, "probability": p}, ...])."""
+
+    class Meta:
+        model = Prediction
+
+    class Params:
+        scores = ()
+
+    image = factory.SubFactory(ImageFactory)
+    model_version = factory.SubFactory(ModelVersionFactory)
+    ranked = factory.LazyAttribute(
+        lambda o: [{"label": label.pk, "probability": p} for label, p in o.scores]
+    )
+    top_label_id = factory.LazyAttribute(lambda o: o.ranked[0]["label"] if o.ranked else None)
+    top_probability = factory.LazyAttribute(
+        lambda o: o.ranked[0]["probability"] if o.ranked else 0.0
+    )
+
+
+class TrainingRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TrainingRun
+
+    taxonomy = factory.SubFactory(TaxonomyFactory)
+    mode = ModelMode.HEAD
+    backbone = "efficientnet_lite0"
+    max_epochs = 200
+
+
+class PredictionJobFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PredictionJob
+        skip_postgeneration_save = True  # images.set() writes the rows itself
+
+    client = factory.SubFactory(ClientFactory)
+    model_version = factory.SubFactory(ModelVersionFactory)
+    top_n = 5
+
+    @factory.post_generation
+    def images(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.images.set(extracted)

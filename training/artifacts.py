@@ -50,6 +50,19 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def stream_sha256(handle) -> str:
+    """The sha256 of what is left to read in a binary file object, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_sha256(path) -> str:
+    with open(path, "rb") as handle:
+        return stream_sha256(handle)
+
+
 def _model_bytes(model) -> bytes:  # model: keras.Model
     # Keras insists on a ".keras" file name, so it writes to a private temporary folder.
     with tempfile.TemporaryDirectory(prefix="artifact-") as folder:

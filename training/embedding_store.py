@@ -66,7 +66,8 @@ def embeddings_ensure(
 ) -> EmbeddingResult:
     """Embeddings of ``images`` under ``backbone``: the stored ones, plus the missing ones
     computed in batches and stored. An image that cannot be read is reported, not raised."""
-    from training.runtime import backbone_model, input_size_for, run_model
+    from training.inference import run_model
+    from training.runtime import backbone_model, input_size_for
 
     key = embedding_key(backbone, embedding)
     result = EmbeddingResult(vectors=stored_embeddings([i.pk for i in images], backbone, embedding))

@@ -3,28 +3,25 @@
 TensorFlow is imported here lazily, inside the worker child that first needs it, never in
 Celery's parent (a forked TensorFlow runtime is broken). Each prefork child holds its own
 copies, so size worker concurrency for memory. The serving model is reloaded only when the
-taxonomy's active version changes.
+taxonomy's active version changes. Calling a model is ``training.inference.run_model``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
-import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files.storage import default_storage
 
+from training.artifacts import file_sha256  # no TensorFlow at import
 from training.backbones import POOLED  # the registry only: no TensorFlow
 
 _lock = threading.Lock()
 _backbones: dict[tuple[str, int, str], object] = {}
 _artifacts: dict[int, LoadedModel] = {}
-# One compiled call per model, dropped with the model.
-_compiled_calls: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -76,7 +73,7 @@ def local_artifact_path(storage_name: str, sha256: str) -> Path:
     cache = Path(settings.MODEL_CACHE_DIR) / "artifacts"
     cache.mkdir(parents=True, exist_ok=True)
     local = cache / f"{sha256}.taxmodel"
-    if local.exists() and _sha256_of(local) == sha256:
+    if local.exists() and file_sha256(local) == sha256:
         return local
     partial = local.with_suffix(f".part{os.getpid()}")
     with default_storage.open(storage_name, "rb") as source, open(partial, "wb") as target:
@@ -86,14 +83,6 @@ def local_artifact_path(storage_name: str, sha256: str) -> Path:
         os.fsync(target.fileno())
     os.replace(partial, local)
     return local
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_model_version(model_version) -> LoadedModel:
@@ -120,33 +109,3 @@ def forget_models() -> None:
     with _lock:
         _backbones.clear()
         _artifacts.clear()
-
-
-def _compiled(model):
-    """The model's call inside one tf.function, traced once per process.
-
-    An eager Keras call dispatches every layer from Python: lite0 serves 14.5 images/s one
-    at a time that way and 90 compiled (2.2x at batch 32; bench/README.md). model.predict
-    compiles too, but sets up a data pipeline on every call, which costs more than the small
-    batches a worker sees. reduce_retracing keeps one graph for every batch size."""
-    import tensorflow as tf
-
-    with _lock:
-        call = _compiled_calls.get(model)
-        if call is None:
-            call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-            _compiled_calls[model] = call
-        return call
-
-
-def run_model(model, inputs, *, batch_size: int = 64):
-    """Call a model on an array in batches, compiled; training=False keeps BatchNorm and
-    dropout in inference mode."""
-    import numpy as np
-
-    call = _compiled(model)
-    outputs = [
-        np.asarray(call(inputs[start : start + batch_size]))
-        for start in range(0, len(inputs), batch_size)
-    ]
-    return np.concatenate(outputs) if outputs else np.zeros((0,))

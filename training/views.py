@@ -6,8 +6,8 @@ sector's models (every client of a sector shares them); another role of the clie
 403, and a version or run of another taxonomy is a 404 whoever asks.
 
 Training runs on the training queue; the list page polls ``run_progress`` for its progress
-bar. Activating, rolling back and comparing on the gold test images load the models here,
-in the web process (the services check artifacts and gold figures before the pointer moves).
+bar. Activating, rolling back and comparing load no model here: the services read the
+artifact's checksum and the gold answers workers stored before the pointer moves.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from labelling.models import Client, Label, Taxonomy
 from labelling.tenancy import CAN_MANAGE_CLIENT
+from labelling.throttling import throttle_post
 from training import presentation
 from training.forms import ActivateForm, TargetForm, TrainForm
 from training.models import ACTIVE_RUN_STATUSES, ModelActivation, ModelVersion, TrainingRun
@@ -120,6 +121,7 @@ def models_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+@throttle_post("training")
 def train(request: HttpRequest) -> HttpResponse:
     _client, taxonomy = _scope(request)
     form = TrainForm(request.POST)

@@ -31,8 +31,11 @@ from rest_framework.views import APIView
 
 from labelling.api import review_serializers as s
 from labelling.api.base import ClientScopedMixin
+from labelling.api.input import ObjectJSONParser
 from labelling.api.query_params import validated_query_params
-from labelling.models import Review, Role
+from labelling.models import Image, ImageStatus, Review, Role
+from labelling.selectors.labels import label_names, labels_waiting
+from labelling.selectors.queue import QueueFilters
 from labelling.services import review as review_service
 from labelling.services.review_stats import review_stats
 from labelling.tenancy import CAN_REVIEW
@@ -46,11 +49,10 @@ CONFLICT = OpenApiResponse(
     s.ConflictSerializer, description="Stale or repeated: nothing was stored; see why per image."
 )
 CAN_CORRECT = (Role.ADMIN, Role.LIBRARIAN, Role.REVIEWER)
-DEFAULT_TOP_N = 9  # keys 1–9 pick a suggestion
 
 
 def top_n() -> int:
-    return int(getattr(settings, "REVIEW_TOP_N", DEFAULT_TOP_N))
+    return settings.REVIEW_TOP_N
 
 
 class ReviewView(ClientScopedMixin, APIView):
@@ -86,7 +88,7 @@ class ReviewView(ClientScopedMixin, APIView):
         } | {label.label_id for item in items for label in item.labels}
         context = {
             "client": self.request.client,
-            "label_names": review_service.label_names(self.request.client, named),
+            "label_names": label_names(self.request.client, named),
             "top_n": n,
         }
         return s.ReviewItemSerializer(items, many=True, context=context).data
@@ -123,7 +125,7 @@ class ReviewNext(ReviewView):
         items = review_service.review_next(
             client=request.client,
             reviewer=request.user,
-            filters=review_service.QueueFilters(
+            filters=QueueFilters(
                 status=data["status"],
                 label=data.get("label"),
                 batch=data.get("batch"),
@@ -174,10 +176,18 @@ class ReviewCorrections(ReviewView):
     def post(self, request, client_slug):
         serializer = s.CorrectionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        decision = s.decision_from(serializer.validated_data)
+        if request.membership.role not in CAN_REVIEW and (
+            Image.objects.for_client(request.client)
+            .filter(pk=decision.image, status=ImageStatus.NEEDS_REVIEW)
+            .exists()
+        ):
+            # Corrections are for tags already given; the queue's images are the reviewers'.
+            raise PermissionDenied(
+                "This image is waiting in the review queue; only reviewers decide it."
+            )
         review = review_service.image_correct(
-            client=request.client,
-            user=request.user,
-            decision=s.decision_from(serializer.validated_data),
+            client=request.client, user=request.user, decision=decision
         )
         return Response(_review_results([review])[0], status=status.HTTP_201_CREATED)
 
@@ -216,7 +226,7 @@ class ReviewUndo(ReviewView):
 
 
 class ReviewRelease(ReviewView):
-    parser_classes = [parsers.JSONParser, parsers.FormParser, parsers.MultiPartParser]
+    parser_classes = [ObjectJSONParser, parsers.FormParser, parsers.MultiPartParser]
 
     @extend_schema(
         parameters=[CLIENT_SLUG],
@@ -245,26 +255,19 @@ class ReviewLabels(ReviewView):
     )
     def get(self, request, client_slug):
         params = validated_query_params(request, s.LabelsParamsSerializer)
-        waiting = review_service.review_queue_labels(
+        queue_labels = labels_waiting(
             request.client, status=params["status"], batch=params.get("batch")
         )
         taxonomy = request.client.taxonomy
         labels = [
-            {
-                "id": choice.id,
-                "key": choice.key,
-                "name": choice.name,
-                "path": choice.path,
-                "waiting": waiting.get(choice.id, 0),
-            }
-            for choice in review_service.label_choices(request.client)
-            if choice.is_active or waiting.get(choice.id)
+            {"id": c.id, "key": c.key, "name": c.name, "path": c.path, "waiting": n}
+            for c, n in queue_labels.shown()
         ]
         return Response(
             {
                 "kind": taxonomy.kind if taxonomy else "",
-                "waiting": sum(waiting.values()),
-                "not_predicted": waiting.get(None, 0),
+                "waiting": queue_labels.total,
+                "not_predicted": queue_labels.not_predicted,
                 "labels": labels,
             }
         )

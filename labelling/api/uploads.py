@@ -14,10 +14,12 @@ was stored, 200 when none was but some were already in the library, 400 when all
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import TooManyFilesSent
 from django.http.multipartparser import MultiPartParser as DjangoMultiPartParser
 from django.http.multipartparser import MultiPartParserError
 from django.urls import path, reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, parsers, serializers, status
 from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
@@ -52,6 +54,11 @@ class UploadParser(parsers.MultiPartParser):
         try:
             parser = _KeepUnsafeNamesParser(meta, stream, request.upload_handlers, encoding)
             data, files = parser.parse()
+        except TooManyFilesSent:
+            raise ParseError(
+                f"At most {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files per request; "
+                "send the others in further requests."
+            ) from None
         except MultiPartParserError as exc:
             raise ParseError(f"Multipart form parse error - {exc}") from exc
         return parsers.DataAndFiles(data, files)
@@ -146,7 +153,9 @@ class FilesResponseSerializer(serializers.Serializer):
 
 class BatchFiles(ClientScopedMixin, APIView):
     write_roles = CAN_UPLOAD
+    throttle_scope = "upload"
     parser_classes = [UploadParser]
+    accepts_files = True  # see RequestSizeLimitMiddleware
 
     @extend_schema(
         request={
@@ -160,7 +169,13 @@ class BatchFiles(ClientScopedMixin, APIView):
         responses={
             201: FilesResponseSerializer,
             200: FilesResponseSerializer,
-            400: FilesResponseSerializer,
+            # Either every file refused (the body as for 201, each with its reason) or a
+            # request error ({"detail": ...}).
+            400: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="Every file was refused (batch and results, as for 201, with each "
+                "reason), or the request itself is wrong (detail).",
+            ),
         },
     )
     def post(self, request, client_slug: str, batch_id: int):

@@ -5,8 +5,10 @@ from labelling.models.predictions import Prediction
 from labelling.models.review_queue import ReviewLease, ReviewSnapshot
 from labelling.models.reviews import Review, ReviewDecision
 from labelling.models.sectors import Label, Sector, Taxonomy, TaxonomyKind
+from labelling.models.tokens import ApiToken
 
 __all__ = [
+    "ApiToken",
     "Client",
     "ClientLabelName",
     "Image",

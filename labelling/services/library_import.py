@@ -398,7 +398,10 @@ def _read_and_check(path: Path) -> tuple[bytes, ImageInfo]:
     except OSError as exc:
         raise ImageRejected("unreadable", f"The file could not be read ({exc.strerror}).") from None
     info = image_validation.inspect_image(
-        data, max_pixels=settings.MAX_IMAGE_PIXELS, max_bytes=max_bytes
+        data,
+        max_pixels=settings.MAX_IMAGE_PIXELS,
+        max_bytes=max_bytes,
+        max_decoded_bytes=settings.MAX_DECODED_BYTES,
     )
     return data, info
 

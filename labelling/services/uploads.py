@@ -28,12 +28,13 @@ from django.utils import timezone
 from labelling import image_validation, storage_names
 from labelling.image_validation import ImageInfo, ImageRejected
 from labelling.models import Client, Image, ImageStatus, UploadBatch
+from labelling.tasks import ingest_images
 
 logger = logging.getLogger(__name__)
 
 # One or a few files per request: a browser sends one, a script a handful. Large batches are
 # many requests, never one giant body.
-MAX_FILES_PER_REQUEST = 20
+MAX_FILES_PER_REQUEST = settings.DATA_UPLOAD_MAX_NUMBER_FILES
 
 STORED, DUPLICATE, REJECTED = "stored", "duplicate", "rejected"
 
@@ -155,8 +156,6 @@ def enqueue_ingest(image_ids: list[int]) -> None:
     A broker that cannot take the message must not turn a stored upload into an error (the
     browser would send the file again and be told it is a duplicate): the images stay in
     ``uploaded`` and the sweeper queues them later."""
-    from labelling.tasks import ingest_images  # the tasks module imports the services
-
     try:
         ingest_images.delay(image_ids)
     except Exception:
@@ -181,7 +180,10 @@ def _check(index: int, raw_name: str, incoming: IncomingFile) -> _Candidate:
         )
     data = _read(incoming)
     info = image_validation.inspect_image(
-        data, max_pixels=settings.MAX_IMAGE_PIXELS, max_bytes=max_bytes
+        data,
+        max_pixels=settings.MAX_IMAGE_PIXELS,
+        max_bytes=max_bytes,
+        max_decoded_bytes=settings.MAX_DECODED_BYTES,
     )
     return _Candidate(
         index=index,

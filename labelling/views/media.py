@@ -11,7 +11,8 @@ from django.shortcuts import get_object_or_404
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_safe
 
-from labelling.image_validation import MIME_TYPES
+from labelling import storage_names
+from labelling.image_validation import EXTENSIONS, MIME_TYPES
 from labelling.models import Image
 from labelling.tenancy import client_for_user_or_404
 
@@ -27,7 +28,12 @@ def image_file(request: HttpRequest, client_slug: str, image_id: int) -> HttpRes
         name=image.file.name,
         content_type=MIME_TYPES.get(image.format, "application/octet-stream"),
         etag=f'"{image.sha256}"',
-        filename=image.original_name,
+        # Never the uploader's extension: the one of the type Pillow verified.
+        filename=storage_names.download_name(
+            image.original_name,
+            extension=EXTENSIONS.get(image.format, "bin"),
+            fallback=f"image-{image.pk}",
+        ),
         download="download" in request.GET,
     )
 

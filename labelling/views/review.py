@@ -14,6 +14,8 @@ from django.views.decorators.http import require_safe
 
 from labelling.api.review import top_n
 from labelling.models import Client, ImageStatus, Membership, Role
+from labelling.selectors.labels import label_choices, labels_waiting
+from labelling.selectors.queue import LEAST_CERTAIN, ORDERS
 from labelling.services import review as review_service
 from labelling.services.review_stats import MAX_DAYS, review_stats
 from labelling.tenancy import CAN_REVIEW, client_for_user_or_404
@@ -37,7 +39,7 @@ class QueueForm(forms.Form):
     )
     label = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Class")
     batch = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
-    order = forms.ChoiceField(required=False, choices=list(review_service.ORDERS.items()))
+    order = forms.ChoiceField(required=False, choices=list(ORDERS.items()))
 
     def __init__(self, *args, client: Client, labels, **kwargs):
         super().__init__(*args, **kwargs)
@@ -68,13 +70,14 @@ def my_review(request: HttpRequest) -> HttpResponse:
 @require_safe
 def review_queue(request: HttpRequest, client_slug: str) -> HttpResponse:
     client, membership = _reviewer_or_403(request, client_slug)
-    labels = review_service.label_choices(client)
+    labels = label_choices(client)
     form = QueueForm(request.GET or None, client=client, labels=labels)
     params = form.cleaned_data if form.is_bound and form.is_valid() else {}
     mode = params.get("mode") or SINGLE
     status = params.get("status") or ImageStatus.NEEDS_REVIEW
     batch = params.get("batch")
-    waiting = review_service.review_queue_labels(client, status=status, batch=batch)
+    queue_labels = labels_waiting(client, status=status, batch=batch, choices=labels)
+    waiting = queue_labels.waiting
     label = params.get("label")
     if mode == GRID and label is None:
         # A grid shows one class: the one with the most images waiting.
@@ -89,7 +92,7 @@ def review_queue(request: HttpRequest, client_slug: str) -> HttpResponse:
             "status": status,
             "label": label,
             "batch": batch,
-            "order": params.get("order") or review_service.LEAST_CERTAIN,
+            "order": params.get("order") or LEAST_CERTAIN,
         },
         "multiLabel": bool(taxonomy and taxonomy.is_multi_label),
         "labels": [
@@ -107,17 +110,15 @@ def review_queue(request: HttpRequest, client_slug: str) -> HttpResponse:
             for name in ("next", "decisions", "undo", "release")
         },
     }
-    total_waiting = sum(waiting.values())
     context = {
         "client": client,
         "form": form,
         "mode": mode,
         "config": config,
-        "waiting": waiting.get(label, 0) if label is not None else total_waiting,
+        "waiting": waiting.get(label, 0) if label is not None else queue_labels.total,
         "grid_label": named.get(label) if mode == GRID else None,
         "grid_choices": sorted(
-            ((named[pk], n) for pk, n in waiting.items() if pk is not None and pk in named and n),
-            key=lambda row: -row[1],
+            ((choice, n) for choice, n in queue_labels.shown() if n), key=lambda row: -row[1]
         ),
         "is_admin": membership.role == Role.ADMIN,
     }

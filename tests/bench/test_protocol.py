@@ -1,8 +1,9 @@
 """The comparison protocol's command line, on a tiny class-folder tree built here.
 
-The backbone is the real EfficientNet-Lite0 on random weights (--from-scratch) at 32 px, so
-nothing is downloaded or converted and a run takes about a second; the figures mean
-nothing, the interface is what is under test.
+The backbone is EfficientNet-Lite0 as a tiny configuration of its network (the
+``tiny_backbone`` fixture) on random weights at 32 px, so nothing is downloaded or converted
+and a run takes about a second; the figures mean nothing, the interface is what is under
+test. The one run in a subprocess builds the whole network, at random (--from-scratch).
 """
 
 import json
@@ -17,7 +18,7 @@ from PIL import Image
 from bench.folders import allocate, draw_train_test, flip_labels, scan_roots
 from bench.protocol import main
 
-pytestmark = pytest.mark.ml
+pytestmark = [pytest.mark.ml, pytest.mark.usefixtures("tiny_backbone")]
 
 ROOT = Path(__file__).resolve().parents[2]
 COLOURS = {"red": (200, 40, 40), "green": (40, 200, 40), "blue": (40, 40, 200)}

@@ -141,13 +141,6 @@ def browser():
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # Each persona's password is hashed by the factory and checked again by the login form;
-    # PBKDF2's million rounds would cost seconds per test and prove nothing here.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def new_page(
     browser, live_server, transactional_db, request, tmp_path_factory

@@ -5,22 +5,11 @@ The training task runs synchronously when the page's request queues it (the on-c
 calls it at once), with the real tiny backbone: the same code a worker runs, without one.
 """
 
-import pytest
-
 from tests.training.builders import verified_library
-from training import runtime, tasks
+from training import tasks
 from training.models import ActiveModel, RunStatus, TrainingRun
 
 TRAINING_TIMEOUT_MS = 180_000  # a tiny real training on two CPU cores
-
-
-@pytest.fixture
-def tiny_backbone(settings):
-    settings.DEFAULT_BACKBONE = "efficientnet_lite0"
-    settings.BACKBONE_INPUT_SIZE = 64
-    runtime.forget_models()
-    yield
-    runtime.forget_models()
 
 
 def test_an_admin_trains_from_the_page_and_sees_the_new_version(

@@ -12,15 +12,9 @@ from labelling.models.images import LabelSource
 from labelling.services import review as rs
 from tests.labelling.test_review_service import make_queue, predicted_image
 
+pytestmark = pytest.mark.usefixtures("fresh_review_windows")
+
 QUEUE = "/clients/alpha/review/"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_queue_windows():
-    # Queue heads are cached per process (see review._Windows); ids repeat across tests.
-    rs.review_windows_clear()
-    yield
-    rs.review_windows_clear()
 
 
 def settled(page) -> None:

@@ -12,22 +12,13 @@ from django.utils import timezone
 from labelling.models import Image, ImageLabel, ImageStatus, Prediction, Review, ReviewDecision
 from labelling.models.images import LabelSource
 from tests import factories
-from training.models import ModelMode, ModelVersion
+from training.models import ModelVersion
 
 IMAGES = "/api/v1/clients/alpha/images/"
 
 
 def model_version(taxonomy, number: int = 1) -> ModelVersion:
-    return ModelVersion.objects.create(
-        taxonomy=taxonomy,
-        number=number,
-        backbone="efficientnet_lite0",
-        mode=ModelMode.HEAD,
-        input_size=224,
-        taxonomy_version=taxonomy.version,
-        artifact=f"models/v{number}.keras",
-        artifact_sha256="0" * 64,
-    )
+    return factories.ModelVersionFactory(taxonomy=taxonomy, number=number)
 
 
 def tag(image, label, probability=None, source=LabelSource.MACHINE) -> ImageLabel:
@@ -37,14 +28,7 @@ def tag(image, label, probability=None, source=LabelSource.MACHINE) -> ImageLabe
 
 
 def predict(image, version, ranked: list[tuple]) -> Prediction:
-    top_label, top_probability = ranked[0]
-    return Prediction.objects.create(
-        image=image,
-        model_version=version,
-        ranked=[{"label": label.pk, "probability": p} for label, p in ranked],
-        top_label=top_label,
-        top_probability=top_probability,
-    )
+    return factories.PredictionFactory(image=image, model_version=version, scores=ranked)
 
 
 def ids(response) -> list[int]:

@@ -16,7 +16,8 @@ from labelling.image_validation import (
 )
 from tests.factories import make_image_bytes
 
-LIMITS = {"max_pixels": 50_000_000, "max_bytes": 5 * 1024 * 1024}
+DECODE_LIMITS = {"max_pixels": 50_000_000, "max_decoded_bytes": 160 * 1024 * 1024}
+LIMITS = {**DECODE_LIMITS, "max_bytes": 5 * 1024 * 1024}
 
 SVG = (
     b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
@@ -61,7 +62,7 @@ def test_it_makes_rgb_derivatives_from_any_mode(mode):
     buffer = io.BytesIO()
     PILImage.new(mode, (40, 30)).save(buffer, format=fmt)
 
-    derivatives = make_derivatives(buffer.getvalue(), max_pixels=LIMITS["max_pixels"])
+    derivatives = make_derivatives(buffer.getvalue(), **DECODE_LIMITS)
 
     thumbnail = PILImage.open(io.BytesIO(derivatives.thumbnail))
     assert (thumbnail.format, thumbnail.mode, thumbnail.size) == ("JPEG", "RGB", (40, 30))
@@ -71,7 +72,7 @@ def test_it_paints_transparency_on_white():
     buffer = io.BytesIO()
     PILImage.new("RGBA", (20, 20), (255, 0, 0, 0)).save(buffer, format="PNG")
 
-    derivatives = make_derivatives(buffer.getvalue(), max_pixels=LIMITS["max_pixels"])
+    derivatives = make_derivatives(buffer.getvalue(), **DECODE_LIMITS)
 
     r, g, b = PILImage.open(io.BytesIO(derivatives.model_input)).getpixel((10, 10))
     assert min(r, g, b) > 245
@@ -220,7 +221,7 @@ def test_a_jpeg_is_decoded_at_the_smallest_scale_the_model_input_image_allows(
         return result
 
     monkeypatch.setattr(PILImage.Image, "load", spy)
-    derivatives = make_derivatives(make_image_bytes(size=size), max_pixels=LIMITS["max_pixels"])
+    derivatives = make_derivatives(make_image_bytes(size=size), **DECODE_LIMITS)
 
     assert decoded in loaded
     assert (derivatives.width, derivatives.height) == size  # the original's size is kept
@@ -232,7 +233,7 @@ def test_it_applies_the_exif_orientation():
     data = jpeg_with_exif(size=(120, 60), orientation=6)  # rotate 90° clockwise to view
 
     info = inspect_image(data, **LIMITS)
-    derivatives = make_derivatives(data, max_pixels=LIMITS["max_pixels"])
+    derivatives = make_derivatives(data, **DECODE_LIMITS)
 
     assert (info.width, info.height) == (60, 120)
     assert (derivatives.width, derivatives.height) == (60, 120)
@@ -249,7 +250,7 @@ def test_derivatives_carry_no_exif_or_gps():
     data = jpeg_with_exif(size=(900, 600), orientation=3, gps=True)
     assert PILImage.open(io.BytesIO(data)).getexif().get_ifd(0x8825)  # the source has GPS
 
-    derivatives = make_derivatives(data, max_pixels=LIMITS["max_pixels"])
+    derivatives = make_derivatives(data, **DECODE_LIMITS)
 
     for encoded in (derivatives.thumbnail, derivatives.model_input):
         image = PILImage.open(io.BytesIO(encoded))
@@ -263,7 +264,7 @@ def test_derivatives_carry_no_exif_or_gps():
 
 def test_derivatives_refuse_a_file_that_cannot_be_read():
     with pytest.raises(ImageRejected) as caught:
-        make_derivatives(b"not an image at all", max_pixels=LIMITS["max_pixels"])
+        make_derivatives(b"not an image at all", **DECODE_LIMITS)
 
     assert caught.value.code == "unsupported_format"
 
@@ -277,3 +278,61 @@ def test_it_treats_pillows_bomb_warning_as_an_error():
         refused = rejection(buffer.getvalue(), max_pixels=10**9)
 
     assert refused.code == "too_many_pixels"
+
+
+ACTIVE_MARKERS = [
+    b'<img src=x onerror="alert(1)">',
+    b"<IMG SRC=x\nONLOAD=alert(1)>",
+    b"<a href=# onclick=alert(1)>x</a>",
+    b"<style>body{background:url(javascript:alert(1))}</style>",
+    b'<meta http-equiv="refresh" content="0;url=https://example.org/">',
+    b"<x:script xmlns:x='http://www.w3.org/1999/xhtml'>alert(1)</x:script>",
+    b"<html:body xmlns:html='http://www.w3.org/1999/xhtml'>",
+    b"%PDF-1.7\n1 0 obj << /OpenAction << /JS (app.alert(1)) >> >>",
+    b"%!PS-Adobe-3.0\n",
+]
+
+
+@pytest.mark.parametrize("marker", ACTIVE_MARKERS)
+@pytest.mark.parametrize("carrier", ["jpeg-comment", "png-text", "after-the-end", "webp-chunk"])
+def test_event_handlers_style_meta_namespaced_script_and_pdf_markers_are_refused(marker, carrier):
+    if carrier == "jpeg-comment":
+        buffer = io.BytesIO()
+        PILImage.new("RGB", (32, 32), (10, 120, 10)).save(buffer, format="JPEG", comment=marker)
+        data = buffer.getvalue()
+    elif carrier == "png-text":
+        text = PngImagePlugin.PngInfo()
+        text.add_text("Comment", marker.decode("latin-1"))
+        data = make_image_bytes(size=(32, 32), fmt="PNG", pnginfo=text)
+    elif carrier == "webp-chunk":
+        data = make_image_bytes(size=(32, 32), fmt="WEBP", xmp=marker)
+    else:
+        data = make_image_bytes(size=(32, 32), fmt="PNG") + marker
+
+    refused = rejection(data)
+
+    assert refused.code == "active_content"
+
+
+def test_ordinary_photo_metadata_is_not_active_content():
+    xmp = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
+        b'22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements'
+        b'/1.1/" xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/" photoshop:Headline="On'
+        b' stage" dc:format="image/jpeg"><dc:title><rdf:Alt><rdf:li xml:lang="x-default">'
+        b"Concert online</rdf:li></rdf:Alt></dc:title></rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (32, 32)).save(buffer, format="JPEG", xmp=xmp, comment=b"PDF export")
+
+    assert inspect_image(buffer.getvalue(), **LIMITS).format == "JPEG"
+
+
+@pytest.mark.parametrize("fmt", ["WEBP", "TIFF"])
+def test_noisy_photos_scanned_whole_are_not_mistaken_for_markup(fmt):
+    # WebP and TIFF are scanned whole, compressed pixels included: random bytes.
+    noise = PILImage.effect_noise((1024, 1024), 120).convert("RGB")
+    buffer = io.BytesIO()
+    noise.save(buffer, format=fmt, **({"quality": 95} if fmt == "WEBP" else {}))
+
+    assert inspect_image(buffer.getvalue(), **LIMITS).format == fmt

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from labelling.models import Image, ImageLabel, ImageStatus, Prediction, Review
+from labelling.models import Image, ImageLabel, ImageStatus, Review
 from labelling.models.images import LabelSource
 from labelling.views import library as library_views
 from tests import factories
@@ -197,29 +197,13 @@ def test_paging_is_capped_and_costs_the_same_queries_on_any_page(
 
 
 def test_the_image_page_shows_metadata_predictions_and_reviews(client, world, images):
-    from training.models import ModelVersion
-
     image = images["unsure"]
-    version = ModelVersion.objects.create(
-        taxonomy=world.taxonomy,
-        number=3,
-        backbone="efficientnet_lite0",
-        mode="head",
-        input_size=224,
-        taxonomy_version=1,
-        artifact="models/v3.keras",
-        artifact_sha256="0" * 64,
-        class_labels=[world.labels.smiling.pk, world.labels.building.pk],
+    L = world.labels
+    version = factories.ModelVersionFactory(
+        taxonomy=world.taxonomy, number=3, labels=[L.smiling, L.building]
     )
-    Prediction.objects.create(
-        image=image,
-        model_version=version,
-        top_label=world.labels.smiling,
-        top_probability=0.41,
-        ranked=[
-            {"label": world.labels.smiling.pk, "probability": 0.41},
-            {"label": world.labels.building.pk, "probability": 0.39},
-        ],
+    factories.PredictionFactory(
+        image=image, model_version=version, scores=[(L.smiling, 0.41), (L.building, 0.39)]
     )
     review = Review.objects.create(image=image, reviewer=world.reviewer, decision="correct")
     review.labels.set([world.labels.building])

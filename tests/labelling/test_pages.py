@@ -133,8 +133,8 @@ class TestClientSwitcher:
 
 
 class TestHealth:
-    def test_it_fails_the_worker_check_until_a_worker_reports(self, client, db):
-        response = client.get("/health/?format=json")
+    def test_it_fails_the_worker_check_until_a_worker_reports(self, admin_client):
+        response = admin_client.get("/health/?format=json")
 
         assert response.status_code == 503
         payload = response.json()
@@ -159,19 +159,19 @@ class TestHealth:
         assert payload["healthy"] is True
         assert response.status_code == 200
 
-    def test_a_stale_heartbeat_fails(self, client, db, settings):
+    def test_a_stale_heartbeat_fails(self, admin_client, settings):
         WorkerHeartbeat.objects.create(
             hostname="worker-1",
             seen_at=timezone.now()
             - timedelta(seconds=4 * settings.CELERY_WORKER_HEARTBEAT_SECONDS),
         )
 
-        payload = client.get("/health/?format=json").json()
+        payload = admin_client.get("/health/?format=json").json()
 
         assert payload["checks"]["worker"]["ok"] is False
         assert "worker-1" in payload["checks"]["worker"]["detail"]
 
-    def test_a_failing_storage_makes_it_unhealthy(self, client, db, monkeypatch):
+    def test_a_failing_storage_makes_it_unhealthy(self, admin_client, monkeypatch):
         worker_heartbeat()
 
         def broken_save(*args, **kwargs):
@@ -179,13 +179,28 @@ class TestHealth:
 
         monkeypatch.setattr(health.default_storage, "save", broken_save)
 
-        response = client.get("/health/?format=json")
+        response = admin_client.get("/health/?format=json")
 
         assert response.status_code == 503
         assert response.json()["checks"]["storage"] == {
             "ok": False,
             "detail": "OSError: disk full",
         }
+
+    def test_others_see_which_parts_are_ok_but_no_details(self, client, world, monkeypatch):
+        WorkerHeartbeat.objects.create(hostname="secret-host-7", seen_at=timezone.now())
+        monkeypatch.setattr(
+            health.default_storage, "save", lambda *a, **k: (_ for _ in ()).throw(OSError("/srv"))
+        )
+        for who in [None, world.owner]:
+            if who is not None:
+                client.force_login(who)
+            payload = client.get("/health/?format=json").json()
+            assert payload["checks"]["storage"] == {"ok": False}
+            assert payload["checks"]["worker"] == {"ok": True}
+            html = client.get("/health/").content.decode()
+            assert "secret-host-7" not in html and "/srv" not in html
+            assert 'data-check="storage"' in html
 
     def test_the_html_page_lists_every_check_without_logging_in(self, client, db):
         response = client.get("/health/")

@@ -35,7 +35,7 @@ def queue(world):
 
 @pytest.fixture(autouse=True)
 def _fresh_queue_windows():
-    # Queue heads are cached per process (see review._Windows); ids repeat across tests.
+    # Queue heads are cached per process (labelling.services.review.cache); ids repeat across tests.
     rs.review_windows_clear()
     yield
     rs.review_windows_clear()

@@ -9,6 +9,8 @@ from labelling.services import review as rs
 from tests import factories
 from tests.labelling.test_review_service import answer, give, make_queue
 
+pytestmark = pytest.mark.usefixtures("fresh_review_windows")
+
 QUEUE = "/clients/alpha/review/"
 STATS = "/clients/alpha/review/stats/"
 
@@ -16,14 +18,6 @@ STATS = "/clients/alpha/review/stats/"
 @pytest.fixture
 def queue(world):
     return make_queue(world)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_queue_windows():
-    # Queue heads are cached per process (see review._Windows); ids repeat across tests.
-    rs.review_windows_clear()
-    yield
-    rs.review_windows_clear()
 
 
 def config_of(response) -> dict:

@@ -15,46 +15,35 @@ from labelling.models import (
     Image,
     ImageLabel,
     ImageStatus,
-    Prediction,
     Review,
     ReviewDecision,
     ReviewLease,
     Role,
     TaxonomyKind,
 )
+from labelling.models import images as images_module
 from labelling.models.images import LabelSource
+from labelling.selectors.queue import OLDEST, QueueFilters
 from labelling.services import review as rs
+from labelling.services.review import decisions as review_decisions
+from labelling.services.review.leases import leases_claim
 from labelling.services.review_stats import review_stats
 from tests import factories
-from training.models import ModelMode, ModelVersion
+from training.models import ModelVersion
+
+pytestmark = pytest.mark.usefixtures("fresh_review_windows")
 
 # --- Helpers shared with the API, page and browser tests -------------------------------
 
 
 def model_version(taxonomy, labels, number: int = 1) -> ModelVersion:
-    return ModelVersion.objects.create(
-        taxonomy=taxonomy,
-        number=number,
-        backbone="efficientnet_lite0",
-        mode=ModelMode.HEAD,
-        input_size=224,
-        taxonomy_version=taxonomy.version,
-        artifact="x",
-        artifact_sha256="0" * 64,
-        class_labels=[label.pk for label in labels],
-    )
+    return factories.ModelVersionFactory(taxonomy=taxonomy, labels=labels, number=number)
 
 
 def predicted_image(client, version, ranked, *, status=ImageStatus.NEEDS_REVIEW, **kwargs):
     """An image of ``client`` with a prediction ranked [(label, p), ...] best first."""
     image = factories.ImageFactory(client=client, status=status, **kwargs)
-    Prediction.objects.create(
-        image=image,
-        model_version=version,
-        ranked=[{"label": label.pk, "probability": p} for label, p in ranked],
-        top_label=ranked[0][0],
-        top_probability=ranked[0][1],
-    )
+    factories.PredictionFactory(image=image, model_version=version, scores=ranked)
     if status == ImageStatus.AUTO_TAGGED:
         ImageLabel.objects.create(
             image=image, label=ranked[0][0], source=LabelSource.MACHINE, probability=ranked[0][1]
@@ -92,7 +81,7 @@ def make_queue(world, confidences=(0.41, 0.55, 0.62, 0.70, 0.83)):
 
 def give(client, user, count=5, **filters):
     return rs.review_next(
-        client=client, reviewer=user, filters=rs.QueueFilters(**filters), count=count
+        client=client, reviewer=user, filters=QueueFilters(**filters), count=count
     )
 
 
@@ -117,14 +106,6 @@ def state(image: Image) -> tuple:
 @pytest.fixture
 def queue(world):
     return make_queue(world)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_queue_windows():
-    # Queue heads are cached per process (see review._Windows); ids repeat across tests.
-    rs.review_windows_clear()
-    yield
-    rs.review_windows_clear()
 
 
 @pytest.fixture
@@ -159,7 +140,7 @@ def test_it_hands_out_the_least_certain_images_first(world, queue):
 def test_oldest_first_is_an_option(world, queue):
     for n, image in enumerate(queue.images):
         Image.objects.filter(pk=image.pk).update(created_at=timezone.now() - timedelta(days=n + 1))
-    items = give(world.client_a, world.reviewer, count=2, order=rs.OLDEST)
+    items = give(world.client_a, world.reviewer, count=2, order=OLDEST)
     assert ids(items) == [queue.images[4].pk, queue.images[3].pk]
 
 
@@ -167,13 +148,7 @@ def test_the_newest_model_versions_prediction_counts(world, queue):
     L = world.labels
     newer = model_version(world.taxonomy, [L.smiling, L.not_smiling, L.building], number=2)
     image = queue.images[4]  # the most certain by version 1 (Smiling, 0.83)
-    Prediction.objects.create(
-        image=image,
-        model_version=newer,
-        ranked=[{"label": L.building.pk, "probability": 0.2}],
-        top_label=L.building,
-        top_probability=0.2,
-    )
+    factories.PredictionFactory(image=image, model_version=newer, scores=[(L.building, 0.2)])
     [first] = give(world.client_a, world.reviewer, count=1)
     assert first.image == image
     assert first.prediction.model_version == newer
@@ -226,10 +201,10 @@ def test_a_claim_that_meets_a_live_hold_gets_nothing(world, queue, second_review
     # reviewer's hold landed before our insert. The unique hold per image decides.
     [held] = give(world.client_a, world.reviewer, count=1)
     now = timezone.now()
-    got = rs._claim(
-        world.client_a,
-        second_reviewer,
-        [(held.image.pk, held.image.status_changed_at), (queue.images[1].pk, now)],
+    got = leases_claim(
+        client=world.client_a,
+        reviewer=second_reviewer,
+        candidates=[(held.image.pk, held.image.status_changed_at), (queue.images[1].pk, now)],
         now=now,
         expires=now + timedelta(minutes=5),
     )
@@ -271,7 +246,7 @@ def test_released_and_skipped_images_go_back_to_the_queue(world, queue, second_r
     again = rs.review_next(
         client=world.client_a,
         reviewer=world.reviewer,
-        filters=rs.QueueFilters(),
+        filters=QueueFilters(),
         count=2,
         exclude=[queue.images[2].pk],
     )
@@ -522,14 +497,14 @@ def test_a_change_between_the_checks_and_the_writes_rolls_everything_back(
     world, queue, monkeypatch
 ):
     items = give(world.client_a, world.reviewer, count=2)
-    read = rs.latest_predictions
+    read = review_decisions.latest_predictions
 
     def and_meanwhile(ids):
         # Someone moves the second image after the checks, before the writes.
         Image.objects.filter(pk=items[1].image.pk).update(status_changed_at=timezone.now())
         return read(ids)
 
-    monkeypatch.setattr(rs, "latest_predictions", and_meanwhile)
+    monkeypatch.setattr(review_decisions, "latest_predictions", and_meanwhile)
     before = [state(item.image) for item in items]
     with pytest.raises(rs.ReviewConflict) as refused:
         rs.review_submit(
@@ -547,15 +522,15 @@ def test_a_hold_taken_over_between_the_checks_and_the_writes_is_refused(
     world, queue, second_reviewer, monkeypatch
 ):
     [item] = give(world.client_a, world.reviewer, count=1)
-    read = rs.latest_predictions
+    read = review_decisions.latest_predictions
 
     def and_meanwhile(ids):
-        monkeypatch.setattr(rs, "latest_predictions", read)
+        monkeypatch.setattr(review_decisions, "latest_predictions", read)
         expire_all_holds()
         give(world.client_a, second_reviewer, count=1)
         return read(ids)
 
-    monkeypatch.setattr(rs, "latest_predictions", and_meanwhile)
+    monkeypatch.setattr(review_decisions, "latest_predictions", and_meanwhile)
     with pytest.raises(rs.ReviewConflict) as refused:
         rs.review_submit(client=world.client_a, reviewer=world.reviewer, decisions=[answer(item)])
     assert refused.value.code == "taken"
@@ -642,6 +617,22 @@ def test_undo_is_refused_when_the_image_changed_since(world, queue, second_revie
     assert refused.value.code == "changed"
     assert "cannot be undone" in str(refused.value)
     assert state(item.image) == after
+
+
+def test_undo_is_refused_where_the_transition_table_forbids_the_way_back(world, queue, monkeypatch):
+    [item] = give(world.client_a, world.reviewer, count=1)
+    rs.review_submit(client=world.client_a, reviewer=world.reviewer, decisions=[answer(item)])
+    after = state(item.image)
+    # A table in which a verified image may never be sent back for review.
+    table = dict(images_module.ALLOWED_TRANSITIONS)
+    table[ImageStatus.VERIFIED] = table[ImageStatus.VERIFIED] - {ImageStatus.NEEDS_REVIEW}
+    monkeypatch.setattr(images_module, "ALLOWED_TRANSITIONS", table)
+    with pytest.raises(rs.ReviewConflict) as refused:
+        rs.review_undo(client=world.client_a, reviewer=world.reviewer)
+    assert refused.value.code == "not_allowed"
+    assert "cannot go back from verified to needs review" in str(refused.value)
+    assert state(item.image) == after
+    assert not Review.objects.filter(undone_at__isnull=False).exists()
 
 
 def test_an_undone_review_cannot_be_undone_again(world, queue):

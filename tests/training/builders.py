@@ -71,23 +71,19 @@ def make_version(
     policy = policy_compute(
         heldout, class_labels, target=taxonomy.auto_accept_target, multi_label=False
     )
-    if number is None:
-        number = (ModelVersion.objects.filter(taxonomy=taxonomy).count() or 0) + 1
-    version = ModelVersion.objects.create(
+    numbered = {} if number is None else {"number": number}
+    version = factories.ModelVersionFactory(
         taxonomy=taxonomy,
-        number=number,
         backbone=backbone,
         mode=mode,
         input_size=64,
-        taxonomy_version=taxonomy.version,
-        artifact=f"models/{taxonomy.pk}/v{number}-fake.taxmodel",
-        artifact_sha256="0" * 64,
         class_labels=class_labels,
         metrics=metrics,
         policy=policy,
         heldout=heldout,
         n_train=200,
         created_by=user,
+        **numbered,
     )
     if active:
         activate_row(version, user=user)
@@ -111,13 +107,12 @@ def finished_run(version: ModelVersion, *, epochs: int = 6) -> TrainingRun:
         {"epoch": e, "loss": 1.0 / e, "val_loss": 1.2 / e + 0.01 * e, "lr": 0.001}
         for e in range(1, epochs + 1)
     ]
-    return TrainingRun.objects.create(
+    return factories.TrainingRunFactory(
         taxonomy=version.taxonomy,
         mode=version.mode,
         backbone=version.backbone,
         status="succeeded",
         epoch=epochs,
-        max_epochs=200,
         history=history,
         model_version=version,
         message=f"v{version.number} is now active.",

@@ -1,7 +1,11 @@
 """Fixtures shared by the tests of the training pages and APIs."""
 
+from types import SimpleNamespace
+
 import pytest
 
+from tests import factories
+from tests.training.builders import finished_run, make_version
 from training import tasks
 from training.services import evaluation, versions
 
@@ -29,3 +33,19 @@ def gold(monkeypatch):
 
     monkeypatch.setattr(evaluation, "compare_on_gold", lambda *, candidate: Gold.result)
     return Gold
+
+
+@pytest.fixture
+def other(db):
+    """The outsider's side: a client of another sector, with its own taxonomy, active model
+    version (and the finished run that made it) and admin."""
+    sector = factories.SectorFactory(name="Retail", slug="retail")
+    taxonomy = factories.TaxonomyFactory(sector=sector, name="Products")
+    labels = [factories.LabelFactory(taxonomy=taxonomy, key=k) for k in ("shoe", "hat")]
+    client = factories.ClientFactory(name="Gamma Shop", slug="gamma", sector=sector)
+    admin = factories.UserFactory(username="olga")
+    factories.MembershipFactory(user=admin, client=client, role="admin")
+    version = make_version(taxonomy, labels=labels, active=True)
+    return SimpleNamespace(
+        taxonomy=taxonomy, client=client, admin=admin, version=version, run=finished_run(version)
+    )

@@ -201,10 +201,23 @@ def _inception_available():
         return False
 
 
+@pytest.fixture
+def eager():
+    """Steps run eagerly: tracing the graph of a whole Inception-v3 for three steps takes
+    three times as long as running them (the same arithmetic, layer by layer)."""
+    import tensorflow as tf
+
+    tf.config.run_functions_eagerly(True)
+    yield
+    tf.config.run_functions_eagerly(False)
+
+
 @pytest.mark.skipif(
     not _inception_available(), reason="the inception_v3 backbone is not in this checkout"
 )
-def test_inception_v3_fine_tunes_from_mixed0_with_stem_and_batchnorm_frozen(built_model):
+# tf.data's own functions stay compiled, as they should: TensorFlow says so once.
+@pytest.mark.filterwarnings("ignore:Even though the:UserWarning")
+def test_inception_v3_fine_tunes_from_mixed0_with_stem_and_batchnorm_frozen(built_model, eager):
     result, _, x = _finetune_tiny("inception_v3", input_size=75, epochs=1)
     leaves = finetune_module._leaves(result.model)
     convs = [layer for layer in leaves if isinstance(layer, keras.layers.Conv2D)]

@@ -23,20 +23,6 @@ from training.services.training import training_execute, training_request
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def other(db):
-    """Another sector's taxonomy, version, run and admin."""
-    sector = factories.SectorFactory(name="Retail", slug="retail")
-    taxonomy = factories.TaxonomyFactory(sector=sector, name="Products")
-    labels = [factories.LabelFactory(taxonomy=taxonomy, key=k) for k in ("shoe", "hat")]
-    client = factories.ClientFactory(name="Gamma Shop", slug="gamma", sector=sector)
-    admin = factories.UserFactory(username="olga")
-    factories.MembershipFactory(user=admin, client=client, role="admin")
-    version = make_version(taxonomy, labels=labels, active=True)
-    run = finished_run(version)
-    return type("Other", (), {"admin": admin, "version": version, "run": run})
-
-
 def two_labels(world):
     return [world.labels.smiling, world.labels.building]
 
@@ -206,9 +192,7 @@ def test_the_train_form_needs_its_csrf_token(world, queued_runs):
 
 
 def test_the_progress_endpoint_follows_a_run(world):
-    run = TrainingRun.objects.create(
-        taxonomy=world.taxonomy, backbone="efficientnet_lite0", max_epochs=200
-    )
+    run = factories.TrainingRunFactory(taxonomy=world.taxonomy, max_epochs=200)
     browser = as_user(world.owner)
     url = reverse("models-run-progress", args=[run.pk])
     assert browser.get(url).json()["status"] == "queued"
@@ -380,10 +364,7 @@ def test_compare_without_two_versions_goes_back_to_the_list(world):
 # --- End to end, with the real services and a tiny real model ------------------------------------
 
 
-def test_activate_compare_and_roll_back_with_real_models(world, settings):
-    settings.DEFAULT_BACKBONE = "efficientnet_lite0"
-    settings.BACKBONE_INPUT_SIZE = 64
-    runtime.forget_models()
+def test_activate_compare_and_roll_back_with_real_models(world, tiny_backbone):
     verified_library(world)
     run = training_execute(run_id=training_request(taxonomy=world.taxonomy).pk)
     assert run.status == "succeeded", run.message

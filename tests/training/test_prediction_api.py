@@ -234,21 +234,17 @@ def test_anonymous_is_refused(world, api_client_for):
 
 
 def make_job(world, version, images, top_n=2):
-    job = PredictionJob.objects.create(
-        client=world.client_a, model_version=version, top_n=top_n, created_by=world.owner
+    return factories.PredictionJobFactory(
+        client=world.client_a,
+        model_version=version,
+        top_n=top_n,
+        created_by=world.owner,
+        images=images,
     )
-    job.images.set(images)
-    return job
 
 
 def predicted(image, version, ranked):
-    Prediction.objects.create(
-        image=image,
-        model_version=version,
-        ranked=ranked,
-        top_label_id=ranked[0]["label"],
-        top_probability=ranked[0]["probability"],
-    )
+    factories.PredictionFactory(image=image, model_version=version, ranked=ranked)
 
 
 def test_a_job_goes_from_queued_to_done_with_the_top_n_labels(world, active, api_client_for):
@@ -358,11 +354,8 @@ def test_ingestion_still_decides_an_image_a_job_predicted_first(world, active):
 
 
 def test_a_job_is_answered_by_the_real_model(
-    world, api_client_for, settings, monkeypatch, django_capture_on_commit_callbacks
+    world, api_client_for, tiny_backbone, monkeypatch, django_capture_on_commit_callbacks
 ):
-    settings.DEFAULT_BACKBONE = "efficientnet_lite0"
-    settings.BACKBONE_INPUT_SIZE = 64
-    runtime.forget_models()
     rng = verified_library(world)
     run = training_execute(run_id=training_request(taxonomy=world.taxonomy).pk)
     assert run.status == "succeeded", run.message

@@ -25,16 +25,7 @@ from training.services.training import (
 )
 from training.services.versions import ActivationRefused, model_activate, model_rollback
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _tiny_backbone(settings):
-    settings.DEFAULT_BACKBONE = "efficientnet_lite0"
-    settings.BACKBONE_INPUT_SIZE = 64
-    runtime.forget_models()
-    yield
-    runtime.forget_models()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tiny_backbone")]
 
 
 @pytest.fixture

@@ -18,21 +18,6 @@ from training.services.evaluation import Comparison
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def other(db):
-    """A client of another sector with its own taxonomy, model version and admin."""
-    sector = factories.SectorFactory(name="Retail", slug="retail")
-    taxonomy = factories.TaxonomyFactory(sector=sector, name="Products")
-    labels = [factories.LabelFactory(taxonomy=taxonomy, key=k) for k in ("shoe", "hat")]
-    client = factories.ClientFactory(name="Gamma Shop", slug="gamma", sector=sector)
-    admin = factories.UserFactory(username="olga")
-    factories.MembershipFactory(user=admin, client=client, role="admin")
-    version = make_version(taxonomy, labels=labels, active=True)
-    return type(
-        "Other", (), {"taxonomy": taxonomy, "client": client, "admin": admin, "version": version}
-    )
-
-
 def labels_of(world):
     return [world.labels.smiling, world.labels.building]
 
@@ -108,9 +93,8 @@ def test_anonymous_is_refused(world, api_client_for):
 
 
 def test_members_read_a_runs_progress(world, api_client_for):
-    run = TrainingRun.objects.create(
+    run = factories.TrainingRunFactory(
         taxonomy=world.taxonomy,
-        backbone="efficientnet_lite0",
         status=RunStatus.RUNNING,
         epoch=5,
         max_epochs=200,
@@ -130,7 +114,7 @@ def test_members_read_a_runs_progress(world, api_client_for):
 
 
 def test_a_run_of_another_sector_is_404(world, other, api_client_for):
-    run = TrainingRun.objects.create(taxonomy=other.taxonomy, backbone="efficientnet_lite0")
+    run = factories.TrainingRunFactory(taxonomy=other.taxonomy)
     url = reverse("api-training-run", args=["alpha", run.pk])
     assert api_client_for(world.owner).get(url).status_code == 404
 

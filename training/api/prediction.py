@@ -11,13 +11,17 @@ stored through the upload service (checked like any upload, refusals reported pe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.urls import path, reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import parsers, status
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, ParseError, PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from labelling.api.input import ObjectJSONParser
 from labelling.api.uploads import UploadParser
 from labelling.tenancy import CAN_UPLOAD, client_for_user_or_404
 from training.api import serializers as s
@@ -46,7 +50,9 @@ def file_results(outcomes) -> list[dict]:
 
 
 class PredictView(APIView):
-    parser_classes = [UploadParser, parsers.JSONParser, parsers.FormParser]
+    throttle_scope = "prediction"
+    parser_classes = [UploadParser, ObjectJSONParser, parsers.FormParser]
+    accepts_files = True  # see RequestSizeLimitMiddleware
 
     @extend_schema(
         operation_id="predict_create",
@@ -72,11 +78,17 @@ class PredictView(APIView):
         },
         responses={
             202: s.PredictJobCreatedSerializer,
-            400: OpenApiResponse(s.PredictRefusedSerializer, description="Nothing to predict."),
+            400: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="Nothing to predict (detail, and files with each refusal), or "
+                "the request is wrong (messages by field).",
+            ),
             409: OpenApiResponse(s.PredictRefusedSerializer, description="No active model."),
         },
     )
     def post(self, request):
+        if not isinstance(request.data, Mapping):  # e.g. a JSON list or string
+            raise ParseError("Send a JSON object, or a multipart form.")
         slug = request.data.get("client")
         if not slug or not isinstance(slug, str):
             raise ValidationError({"client": ["Name the client (its slug)."]})

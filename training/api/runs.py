@@ -56,6 +56,7 @@ class SectorModelsView(ClientScopedMixin):
 
 class TrainingRunList(SectorModelsView, generics.ListAPIView):
     serializer_class = s.TrainingRunSerializer
+    throttle_scope = "training"
 
     def get_queryset(self):
         if self.fake():

@@ -44,7 +44,8 @@ def calibrate(proba: np.ndarray, temperature: float, *, multi_label: bool) -> np
 def model_probabilities(model_version: ModelVersion, images: list[Image]):
     """(calibrated probabilities for the images that could be read, their ids, failures)."""
     from training.embedding_store import embeddings_ensure, load_pixels
-    from training.runtime import input_size_for, load_model_version, run_model
+    from training.inference import run_model
+    from training.runtime import input_size_for, load_model_version
 
     loaded = load_model_version(model_version)
     failures: dict[int, str] = {}

@@ -18,6 +18,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from labelling.models import Taxonomy
+from training import pipeline
 from training.models import ACTIVE_RUN_STATUSES, ModelMode, ModelVersion, RunStatus, TrainingRun
 from training.services.dataset import Dataset, NotEnoughData, is_gold_test, verified_dataset
 from training.services.policy import policy_compute
@@ -78,19 +79,10 @@ def _report_epoch(run: TrainingRun, epoch: int, logs: dict) -> None:
 def gold_split(dataset: Dataset, *, seed: int = 0):
     """Train / validation / gold-test indices: the test images are fixed by content hash;
     the rest is split 7:1, stratified by label, as the method's 70/10/20."""
-    from training.splits import split_indices
-
-    test = np.array(
-        [i for i, im in enumerate(dataset.images) if is_gold_test(im.sha256)], dtype=np.int64
+    gold = np.array([is_gold_test(image.sha256) for image in dataset.images], dtype=bool)
+    return pipeline.split_with_gold(
+        dataset.targets, gold, multi_label=dataset.multi_label, seed=seed
     )
-    rest = np.array(
-        [i for i, im in enumerate(dataset.images) if not is_gold_test(im.sha256)], dtype=np.int64
-    )
-    strata = (
-        dataset.targets[rest] if not dataset.multi_label else dataset.targets[rest].argmax(axis=1)
-    )
-    inner = split_indices(strata, fractions=(0.875, 0.125, 0.0), seed=seed)
-    return rest[inner.train], rest[inner.val], test
 
 
 def training_execute(*, run_id: int) -> TrainingRun | None:
@@ -154,41 +146,32 @@ def _train(run: TrainingRun) -> ModelVersion:
             f"({len(dataset.images)} in all)."
         )
     y = dataset.targets
-    n_classes = len(dataset.class_labels)
     progress = lambda epoch, logs: _report_epoch(run, epoch, logs)  # noqa: E731
-    if run.mode == ModelMode.HEAD:
-        from training.head_training import train_head
-
-        trained = train_head(
-            inputs[train_idx],
-            y[train_idx],
-            inputs[val_idx],
-            y[val_idx],
-            n_classes=n_classes,
-            multi_label=dataset.multi_label,
-            max_epochs=run.max_epochs,
-            progress=progress,
-        )
-        model, logits_model = trained.model, trained.logits_model
-    else:
-        from training.finetune import finetune
-
-        trained = finetune(
-            backbone=run.backbone,
-            input_size=inputs.shape[1],
-            X_train=inputs[train_idx],
-            y_train=y[train_idx],
-            X_val=inputs[val_idx],
-            y_val=y[val_idx],
-            n_classes=n_classes,
-            multi_label=dataset.multi_label,
-            max_epochs=run.max_epochs,
-            progress=progress,
-        )
-        model, logits_model = trained.model, trained.logits_model
+    trained = pipeline.fit(
+        run.mode,
+        inputs[train_idx],
+        y[train_idx],
+        inputs[val_idx],
+        y[val_idx],
+        n_classes=len(dataset.class_labels),
+        multi_label=dataset.multi_label,
+        backbone=run.backbone,
+        input_size=inputs.shape[1] if run.mode == ModelMode.FINETUNE else None,
+        max_epochs=run.max_epochs,
+        progress=progress,
+    )
     seconds = time.monotonic() - started
 
-    metrics, heldout, test_top1 = _measure(logits_model, inputs, y, val_idx, test_idx, dataset)
+    measured = pipeline.measure(
+        trained.logits_model,
+        inputs[val_idx],
+        y[val_idx],
+        inputs[test_idx],
+        y[test_idx],
+        class_names=dataset.class_names,
+        multi_label=dataset.multi_label,
+    )
+    metrics = measured.metrics
     metrics["training"] = {
         "seconds": round(seconds, 2),
         "epochs": trained.epochs_run,
@@ -198,19 +181,23 @@ def _train(run: TrainingRun) -> ModelVersion:
         "n_val": len(val_idx),
         "n_test": len(test_idx),
     }
+    # Rounded: the held-out answers are stored with the version, for the policy.
+    heldout = {
+        "val": {"proba": np.round(measured.val_proba, 5).tolist(), "y": y[val_idx].tolist()},
+        "test": {"proba": np.round(measured.test_proba, 5).tolist(), "y": y[test_idx].tolist()},
+    }
     policy = policy_compute(
         heldout,
         dataset.class_labels,
         target=taxonomy.auto_accept_target,
         multi_label=dataset.multi_label,
     )
-    temperature = metrics["temperature"]
     return _store_version(
         run,
         dataset,
-        model,
+        trained.model,
         metrics,
-        temperature,
+        measured.temperature,
         policy=policy,
         heldout=heldout,
         input_size=_input_size(run, inputs),
@@ -218,34 +205,9 @@ def _train(run: TrainingRun) -> ModelVersion:
         # The test split is the gold test set: the version's answers on it, for comparisons.
         gold_answers={
             str(dataset.images[i].pk): int(dataset.class_labels[int(k)])
-            for i, k in zip(test_idx, test_top1, strict=True)
+            for i, k in zip(test_idx, measured.test_top1, strict=True)
         },
     )
-
-
-def _measure(logits_model, inputs, y, val_idx, test_idx, dataset: Dataset):
-    """Fit the temperature on the validation images, then measure on the gold test images.
-    Returns (metrics, calibrated held-out probabilities for the policy, the class index of
-    each test image's top answer)."""
-    from training.calibration import apply_temperature, fit_temperature
-    from training.evaluation import evaluate
-    from training.runtime import run_model
-
-    multi_label = dataset.multi_label
-    val_logits = np.asarray(run_model(logits_model, inputs[val_idx]))
-    temperature = fit_temperature(val_logits, y[val_idx], multi_label=multi_label)
-    test_logits = np.asarray(run_model(logits_model, inputs[test_idx]))
-    val_proba = apply_temperature(val_logits, temperature, multi_label=multi_label)
-    test_proba = apply_temperature(test_logits, temperature, multi_label=multi_label)
-    metrics = evaluate(
-        y[test_idx], test_proba, class_names=dataset.class_names, multi_label=multi_label
-    )
-    metrics["temperature"] = float(temperature)
-    heldout = {
-        "val": {"proba": np.round(val_proba, 5).tolist(), "y": y[val_idx].tolist()},
-        "test": {"proba": np.round(test_proba, 5).tolist(), "y": y[test_idx].tolist()},
-    }
-    return metrics, heldout, test_logits.argmax(axis=1)
 
 
 def _input_size(run: TrainingRun, inputs: np.ndarray) -> int:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from django.core.files.storage import default_storage
 from django.db import transaction
 
 from labelling.models import Taxonomy
+from training.artifacts import stream_sha256
 from training.models import ActiveModel, ModelActivation, ModelVersion
 
 
@@ -28,14 +27,12 @@ def _verify_artifact(model_version: ModelVersion) -> None:
     """A half-written or swapped artifact must never serve: its bytes must hash to the
     checksum recorded when it was written. Reading is all it takes (no model is loaded, so
     a web request can do it); the worker checks the same again when it loads the file."""
-    digest = hashlib.sha256()
     try:
         with default_storage.open(model_version.artifact, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
+            digest = stream_sha256(handle)
     except OSError as exc:
         raise ArtifactUnusable(f"{model_version} cannot be read: {exc}") from exc
-    if digest.hexdigest() != model_version.artifact_sha256:
+    if digest != model_version.artifact_sha256:
         raise ArtifactUnusable(
             f"{model_version} cannot serve: its file does not match the checksum recorded when "
             "it was written (it is incomplete or was replaced)."
