@@ -288,7 +288,7 @@ else:
 STORAGES = {
     "default": default_storage,
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        "BACKEND": "taxonomy_site.storage.StaticFilesStorage"
         if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
@@ -377,6 +377,13 @@ PREDICTION_JOB_STALE_AFTER_MINUTES = env_int("PREDICTION_JOB_STALE_AFTER_MINUTES
 PREDICTION_JOB_RETRY_HOURS = env_int("PREDICTION_JOB_RETRY_HOURS", 24)
 # A training run with no progress (no finished epoch) for this long lost its worker.
 TRAINING_STALE_AFTER_MINUTES = env_int("TRAINING_STALE_AFTER_MINUTES", 90)
+# A new active version predicts the images waiting for people in batches this small, each
+# queueing the next, so that new uploads are never stuck behind the whole library.
+BACKFILL_BATCH_SIZE = env_int("BACKFILL_BATCH_SIZE", 32)
+# A taxonomy retrains by itself after this many newly verified images (admins change it per
+# taxonomy on the models page), and trains its first model once every label has this many.
+RETRAIN_AFTER_VERIFIED = env_int("RETRAIN_AFTER_VERIFIED", 50)
+FIRST_MODEL_MIN_PER_LABEL = env_int("FIRST_MODEL_MIN_PER_LABEL", 5)
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {
         "task": "labelling.worker_heartbeat",
@@ -384,6 +391,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "sweep-stuck-images": {"task": "labelling.sweep_stuck_images", "schedule": 300},
     "sweep-stale-training-runs": {"task": "training.sweep_stale_runs", "schedule": 300},
+    "check-retraining-policies": {"task": "training.check_retraining_policies", "schedule": 600},
+    "resume-backfills": {"task": "training.resume_backfills", "schedule": 900},
     "requeue-stalled-prediction-jobs": {
         "task": "training.requeue_stalled_prediction_jobs",
         "schedule": 300,
