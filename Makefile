@@ -20,23 +20,21 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 # Start the product on its embedded defaults: SQLite, local files, Celery's embedded SQLite
-# broker. One worker serves the ingest queue (and beat), one the training queue; the web
-# server runs in the foreground and Ctrl-C stops all three.
+# broker. supervisord (supervisord.conf) runs the web server, an ingest worker, a training
+# worker and beat, restarts any that dies, and Ctrl-C stops them all within a few seconds.
 # Plain http on localhost: the HTTPS redirect, HSTS and secure-only cookies that a
 # deployment gets by default are off here (set DJANGO_HTTPS=1 to keep them).
 run: export DJANGO_HTTPS ?= 0
+run: export TAXONOMY_DATA_DIR ?= $(CURDIR)/var
+run: export VENV_BIN := $(abspath $(VENV))/bin
+run: export HOST := $(HOST)
+run: export PORT := $(PORT)
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py seed_demo
-	@echo "Starting web on http://$(HOST):$(PORT)/ with two Celery workers (ingest + beat, training)."
-	trap 'kill 0' INT TERM EXIT; \
-	$(VENV)/bin/celery -A taxonomy_site worker --beat -Q ingest -c 1 -n ingest@%h \
-		--without-mingle --without-gossip --loglevel INFO & \
-	$(VENV)/bin/celery -A taxonomy_site worker -Q training -c 1 -n training@%h \
-		--without-mingle --without-gossip --loglevel INFO & \
-	$(VENV)/bin/gunicorn taxonomy_site.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 \
-		--timeout 120 --access-logfile -
+	@echo "Starting web on http://$(HOST):$(PORT)/ with an ingest worker, a training worker and beat."
+	exec $(VENV)/bin/supervisord -c supervisord.conf
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -384,6 +384,11 @@ BACKFILL_BATCH_SIZE = env_int("BACKFILL_BATCH_SIZE", 32)
 # taxonomy on the models page), and trains its first model once every label has this many.
 RETRAIN_AFTER_VERIFIED = env_int("RETRAIN_AFTER_VERIFIED", 50)
 FIRST_MODEL_MIN_PER_LABEL = env_int("FIRST_MODEL_MIN_PER_LABEL", 5)
+# Pages tell librarians and admins when no worker was seen for this long, or when images
+# waited this long to be processed; the answer is cached this many seconds.
+PIPELINE_WORKER_SILENT_MINUTES = env_int("PIPELINE_WORKER_SILENT_MINUTES", 5)
+PIPELINE_WAIT_MINUTES = env_int("PIPELINE_WAIT_MINUTES", 10)
+PIPELINE_NOTICE_CACHE_SECONDS = env_int("PIPELINE_NOTICE_CACHE_SECONDS", 30)
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {
         "task": "labelling.worker_heartbeat",
