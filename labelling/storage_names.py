@@ -95,3 +95,13 @@ def sanitise_original_name(raw_name: str) -> str:
         else:
             name = name[:MAX_ORIGINAL_NAME]
     return name or "unnamed"
+
+
+def download_name(original: str, *, extension: str, fallback: str = "image") -> str:
+    """The name a file is served under: the uploader's name without its extension, then the
+    extension of the type the server verified. ``invoice.html`` holding a JPEG is served as
+    ``invoice.jpg``, so no viewer opens it as a web page by its name."""
+    stem = posixpath.basename(sanitise_original_name(original))
+    stem = stem.rsplit(".", 1)[0] if "." in stem.lstrip(".") else stem.lstrip(".")
+    stem = stem.strip(" .") or fallback
+    return f"{stem}.{extension}"

@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from labelling.api.input import DbIntegerField
 from labelling.models import Client, ClientLabelName, Label, Role, Sector, Taxonomy
 
 
@@ -28,7 +29,7 @@ class TaxonomySerializer(serializers.ModelSerializer):
 
 
 class TaxonomyFilterSerializer(serializers.Serializer):
-    sector = serializers.IntegerField(
+    sector = DbIntegerField(
         required=False, min_value=1, help_text="Only the taxonomies of this sector (id)."
     )
 
@@ -62,7 +63,7 @@ class LabelUpdateSerializer(serializers.Serializer):
 
 
 class LabelFilterSerializer(serializers.Serializer):
-    taxonomy = serializers.IntegerField(
+    taxonomy = DbIntegerField(
         required=False, min_value=1, help_text="Only the labels of this taxonomy (id)."
     )
     active = serializers.BooleanField(

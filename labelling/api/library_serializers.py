@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from labelling.api.input import DbIntegerField
 from labelling.models import Image, ImageLabel, ImageStatus, Label, Prediction, Review
 from training.models import ModelVersion
 
@@ -42,7 +43,7 @@ class LabelRefSerializer(serializers.ModelSerializer):
 
 
 class ImageLabelSerializer(serializers.ModelSerializer):
-    id = serializers.IntegerField(source="label_id", help_text="The label's id.")
+    id = DbIntegerField(source="label_id", help_text="The label's id.")
     key = serializers.CharField(source="label.key")
     name = serializers.SerializerMethodField(help_text="The client's name for the label.")
 
@@ -160,11 +161,11 @@ class ImageFilterSerializer(serializers.Serializer):
             + "."
         },
     )
-    batch = serializers.IntegerField(required=False, min_value=1, help_text="Upload batch id.")
-    label = serializers.IntegerField(
+    batch = DbIntegerField(required=False, min_value=1, help_text="Upload batch id.")
+    label = DbIntegerField(
         required=False, min_value=1, help_text="Only images that carry this label (id)."
     )
-    uploaded_by = serializers.IntegerField(required=False, min_value=1, help_text="User id.")
+    uploaded_by = DbIntegerField(required=False, min_value=1, help_text="User id.")
     min_probability = serializers.FloatField(
         required=False,
         min_value=0,

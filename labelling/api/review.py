@@ -31,8 +31,9 @@ from rest_framework.views import APIView
 
 from labelling.api import review_serializers as s
 from labelling.api.base import ClientScopedMixin
+from labelling.api.input import ObjectJSONParser
 from labelling.api.query_params import validated_query_params
-from labelling.models import Review, Role
+from labelling.models import Image, ImageStatus, Review, Role
 from labelling.selectors.labels import label_names, labels_waiting
 from labelling.selectors.queue import QueueFilters
 from labelling.services import review as review_service
@@ -48,11 +49,10 @@ CONFLICT = OpenApiResponse(
     s.ConflictSerializer, description="Stale or repeated: nothing was stored; see why per image."
 )
 CAN_CORRECT = (Role.ADMIN, Role.LIBRARIAN, Role.REVIEWER)
-DEFAULT_TOP_N = 9  # keys 1–9 pick a suggestion
 
 
 def top_n() -> int:
-    return int(getattr(settings, "REVIEW_TOP_N", DEFAULT_TOP_N))
+    return settings.REVIEW_TOP_N
 
 
 class ReviewView(ClientScopedMixin, APIView):
@@ -60,14 +60,8 @@ class ReviewView(ClientScopedMixin, APIView):
     ``roles`` for every method, reads included (403)."""
 
     roles: tuple[str, ...] = CAN_REVIEW
-    write_roles = tuple(Role.values)  # the check below covers writes too, with its own words
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        if request.membership.role not in self.roles:
-            raise PermissionDenied(
-                f"Your role ({request.membership.role}) does not review images here."
-            )
+    write_roles = tuple(Role.values)  # ``roles`` decides, for writes as for reads
+    refusal = "does not review images here"
 
     def handle_exception(self, exc):
         if isinstance(exc, review_service.ReviewConflict):
@@ -176,10 +170,18 @@ class ReviewCorrections(ReviewView):
     def post(self, request, client_slug):
         serializer = s.CorrectionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        decision = s.decision_from(serializer.validated_data)
+        if request.membership.role not in CAN_REVIEW and (
+            Image.objects.for_client(request.client)
+            .filter(pk=decision.image, status=ImageStatus.NEEDS_REVIEW)
+            .exists()
+        ):
+            # Corrections are for tags already given; the queue's images are the reviewers'.
+            raise PermissionDenied(
+                "This image is waiting in the review queue; only reviewers decide it."
+            )
         review = review_service.image_correct(
-            client=request.client,
-            user=request.user,
-            decision=s.decision_from(serializer.validated_data),
+            client=request.client, user=request.user, decision=decision
         )
         return Response(_review_results([review])[0], status=status.HTTP_201_CREATED)
 
@@ -218,7 +220,7 @@ class ReviewUndo(ReviewView):
 
 
 class ReviewRelease(ReviewView):
-    parser_classes = [parsers.JSONParser, parsers.FormParser, parsers.MultiPartParser]
+    parser_classes = [ObjectJSONParser, parsers.FormParser, parsers.MultiPartParser]
 
     @extend_schema(
         parameters=[CLIENT_SLUG],

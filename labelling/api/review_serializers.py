@@ -5,6 +5,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from labelling.api.input import DbIntegerField
 from labelling.models import ImageStatus, ReviewDecision
 from labelling.selectors.queue import LEAST_CERTAIN, ORDERS, QUEUE_STATUSES
 from labelling.services import review as review_service
@@ -16,7 +17,7 @@ STATUSES = [(s.value, s.label) for s in QUEUE_STATUSES]
 
 class NextParamsSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=MODES, default="single")
-    count = serializers.IntegerField(
+    count = DbIntegerField(
         min_value=1,
         max_value=review_service.MAX_ITEMS,
         required=False,
@@ -27,15 +28,15 @@ class NextParamsSerializer(serializers.Serializer):
         default=ImageStatus.NEEDS_REVIEW,
         help_text="needs_review: what the model was unsure of; auto_tagged: check its own tags.",
     )
-    label = serializers.IntegerField(
+    label = DbIntegerField(
         required=False,
         allow_null=True,
         help_text="Only images the model put in this label (required in grid mode).",
     )
-    batch = serializers.IntegerField(required=False, allow_null=True)
+    batch = DbIntegerField(required=False, allow_null=True)
     order = serializers.ChoiceField(choices=list(ORDERS.items()), default=LEAST_CERTAIN)
     exclude = serializers.ListField(
-        child=serializers.IntegerField(),
+        child=DbIntegerField(),
         required=False,
         max_length=2000,
         help_text="Images not to hand out (those skipped).",
@@ -54,13 +55,13 @@ class NextParamsSerializer(serializers.Serializer):
 
 
 class SuggestionSerializer(serializers.Serializer):
-    label = serializers.IntegerField()
+    label = DbIntegerField()
     name = serializers.CharField()
     probability = serializers.FloatField()
 
 
 class CurrentLabelSerializer(serializers.Serializer):
-    label = serializers.IntegerField(source="label_id")
+    label = DbIntegerField(source="label_id")
     name = serializers.SerializerMethodField()
     source = serializers.CharField()
     probability = serializers.FloatField(allow_null=True)
@@ -77,17 +78,17 @@ class LeaseSerializer(serializers.Serializer):
 class ReviewItemSerializer(serializers.Serializer):
     """One image handed to the reviewer (a review_service.QueueItem)."""
 
-    id = serializers.IntegerField(source="image.pk")
+    id = DbIntegerField(source="image.pk")
     name = serializers.CharField(source="image.original_name")
     status = serializers.CharField(source="image.status")
-    batch = serializers.IntegerField(source="image.batch_id", allow_null=True)
+    batch = DbIntegerField(source="image.batch_id", allow_null=True)
     created_at = serializers.DateTimeField(source="image.created_at")
-    width = serializers.IntegerField(source="image.width")
-    height = serializers.IntegerField(source="image.height")
+    width = DbIntegerField(source="image.width")
+    height = DbIntegerField(source="image.height")
     file = serializers.SerializerMethodField()
     thumbnail = serializers.SerializerMethodField()
     page = serializers.SerializerMethodField()
-    model_version = serializers.IntegerField(
+    model_version = DbIntegerField(
         source="prediction.model_version_id", allow_null=True, default=None
     )
     confidence = serializers.FloatField(
@@ -97,7 +98,7 @@ class ReviewItemSerializer(serializers.Serializer):
         help_text="The model's labels, best first, with the client's names."
     )
     suggested = serializers.ListField(
-        child=serializers.IntegerField(), help_text="The labels that accepting gives."
+        child=DbIntegerField(), help_text="The labels that accepting gives."
     )
     labels = serializers.SerializerMethodField(help_text="The labels it carries now.")
     lease = LeaseSerializer(allow_null=True)
@@ -141,15 +142,15 @@ class ReviewItemSerializer(serializers.Serializer):
 
 class NextResponseSerializer(serializers.Serializer):
     items = ReviewItemSerializer(many=True)
-    lease_seconds = serializers.IntegerField()
+    lease_seconds = DbIntegerField()
 
 
 class DecisionSerializer(serializers.Serializer):
-    image = serializers.IntegerField()
+    image = DbIntegerField()
     lease = serializers.UUIDField(help_text="The token of the hold the image came with.")
     decision = serializers.ChoiceField(choices=ReviewDecision.choices)
     labels = serializers.ListField(
-        child=serializers.IntegerField(),
+        child=DbIntegerField(),
         required=False,
         default=list,
         max_length=100,
@@ -182,8 +183,8 @@ class CorrectionSerializer(DecisionSerializer):
 
 
 class ReviewResultSerializer(serializers.Serializer):
-    review = serializers.IntegerField(source="pk")
-    image = serializers.IntegerField(source="image_id")
+    review = DbIntegerField(source="pk")
+    image = DbIntegerField(source="image_id")
     decision = serializers.CharField()
     labels = serializers.SerializerMethodField()
     status = serializers.SerializerMethodField()
@@ -201,7 +202,7 @@ class DecisionsResponseSerializer(serializers.Serializer):
 
 
 class ConflictItemSerializer(serializers.Serializer):
-    image = serializers.IntegerField()
+    image = DbIntegerField()
     code = serializers.CharField()
     message = serializers.CharField()
 
@@ -215,13 +216,13 @@ class ConflictSerializer(serializers.Serializer):
 
 
 class UndoSerializer(serializers.Serializer):
-    review = serializers.IntegerField(
+    review = DbIntegerField(
         required=False, allow_null=True, help_text="Default: your last submission."
     )
 
 
 class UndoResponseSerializer(serializers.Serializer):
-    undone = serializers.ListField(child=serializers.IntegerField())
+    undone = serializers.ListField(child=DbIntegerField())
     items = ReviewItemSerializer(many=True)
 
 
@@ -235,58 +236,58 @@ class ReleaseSerializer(serializers.Serializer):
 
 
 class ReleaseResponseSerializer(serializers.Serializer):
-    released = serializers.IntegerField()
+    released = DbIntegerField()
 
 
 class LabelsParamsSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=STATUSES, default=ImageStatus.NEEDS_REVIEW)
-    batch = serializers.IntegerField(required=False, allow_null=True)
+    batch = DbIntegerField(required=False, allow_null=True)
 
 
 class QueueLabelSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = DbIntegerField()
     key = serializers.CharField()
     name = serializers.CharField()
     path = serializers.CharField()
-    waiting = serializers.IntegerField()
+    waiting = DbIntegerField()
 
 
 class LabelsResponseSerializer(serializers.Serializer):
     kind = serializers.CharField()
-    waiting = serializers.IntegerField()
-    not_predicted = serializers.IntegerField()
+    waiting = DbIntegerField()
+    not_predicted = DbIntegerField()
     labels = QueueLabelSerializer(many=True)
 
 
 class StatsParamsSerializer(serializers.Serializer):
-    days = serializers.IntegerField(min_value=1, max_value=MAX_DAYS, default=14)
-    reviewer = serializers.IntegerField(required=False, allow_null=True)
+    days = DbIntegerField(min_value=1, max_value=MAX_DAYS, default=14)
+    reviewer = DbIntegerField(required=False, allow_null=True)
 
 
 class TallySerializer(serializers.Serializer):
-    decisions = serializers.IntegerField()
-    accepted = serializers.IntegerField()
-    corrected = serializers.IntegerField()
-    rejected = serializers.IntegerField()
-    undone = serializers.IntegerField()
+    decisions = DbIntegerField()
+    accepted = DbIntegerField()
+    corrected = DbIntegerField()
+    rejected = DbIntegerField()
+    undone = DbIntegerField()
     decisions_per_hour = serializers.FloatField(allow_null=True)
     seconds_per_decision = serializers.FloatField(allow_null=True)
     agreement = serializers.FloatField(allow_null=True)
-    auto_tag_checked = serializers.IntegerField()
-    auto_tag_corrected = serializers.IntegerField()
+    auto_tag_checked = DbIntegerField()
+    auto_tag_corrected = DbIntegerField()
     auto_tag_precision = serializers.FloatField(allow_null=True)
     active_seconds = serializers.FloatField()
 
 
 class ReviewerDaySerializer(serializers.Serializer):
-    reviewer_id = serializers.IntegerField(allow_null=True)
+    reviewer_id = DbIntegerField(allow_null=True)
     reviewer = serializers.CharField()
     day = serializers.DateField()
     tally = TallySerializer()
 
 
 class ReviewerTotalSerializer(serializers.Serializer):
-    reviewer_id = serializers.IntegerField(allow_null=True)
+    reviewer_id = DbIntegerField(allow_null=True)
     reviewer = serializers.CharField()
     tally = TallySerializer()
 

@@ -11,9 +11,10 @@ from django.shortcuts import get_object_or_404
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_safe
 
-from labelling.image_validation import MIME_TYPES
+from labelling import storage_names
+from labelling.image_validation import EXTENSIONS, MIME_TYPES
 from labelling.models import Image
-from labelling.tenancy import client_for_user_or_404
+from labelling.tenancy import client_for_user
 
 THUMBNAIL_TYPE = "image/jpeg"  # thumbnails are always re-encoded as JPEG
 
@@ -27,7 +28,12 @@ def image_file(request: HttpRequest, client_slug: str, image_id: int) -> HttpRes
         name=image.file.name,
         content_type=MIME_TYPES.get(image.format, "application/octet-stream"),
         etag=f'"{image.sha256}"',
-        filename=image.original_name,
+        # Never the uploader's extension: the one of the type Pillow verified.
+        filename=storage_names.download_name(
+            image.original_name,
+            extension=EXTENSIONS.get(image.format, "bin"),
+            fallback=f"image-{image.pk}",
+        ),
         download="download" in request.GET,
     )
 
@@ -47,7 +53,7 @@ def image_thumbnail(request: HttpRequest, client_slug: str, image_id: int) -> Ht
 
 
 def _image_or_404(request: HttpRequest, client_slug: str, image_id: int) -> Image:
-    client, _membership = client_for_user_or_404(request.user, client_slug)
+    client, _membership = client_for_user(request.user, client_slug)
     return get_object_or_404(
         Image.objects.for_client(client).only(
             "id", "file", "thumbnail", "format", "sha256", "original_name"

@@ -278,3 +278,61 @@ def test_it_treats_pillows_bomb_warning_as_an_error():
         refused = rejection(buffer.getvalue(), max_pixels=10**9)
 
     assert refused.code == "too_many_pixels"
+
+
+ACTIVE_MARKERS = [
+    b'<img src=x onerror="alert(1)">',
+    b"<IMG SRC=x\nONLOAD=alert(1)>",
+    b"<a href=# onclick=alert(1)>x</a>",
+    b"<style>body{background:url(javascript:alert(1))}</style>",
+    b'<meta http-equiv="refresh" content="0;url=https://example.org/">',
+    b"<x:script xmlns:x='http://www.w3.org/1999/xhtml'>alert(1)</x:script>",
+    b"<html:body xmlns:html='http://www.w3.org/1999/xhtml'>",
+    b"%PDF-1.7\n1 0 obj << /OpenAction << /JS (app.alert(1)) >> >>",
+    b"%!PS-Adobe-3.0\n",
+]
+
+
+@pytest.mark.parametrize("marker", ACTIVE_MARKERS)
+@pytest.mark.parametrize("carrier", ["jpeg-comment", "png-text", "after-the-end", "webp-chunk"])
+def test_event_handlers_style_meta_namespaced_script_and_pdf_markers_are_refused(marker, carrier):
+    if carrier == "jpeg-comment":
+        buffer = io.BytesIO()
+        PILImage.new("RGB", (32, 32), (10, 120, 10)).save(buffer, format="JPEG", comment=marker)
+        data = buffer.getvalue()
+    elif carrier == "png-text":
+        text = PngImagePlugin.PngInfo()
+        text.add_text("Comment", marker.decode("latin-1"))
+        data = make_image_bytes(size=(32, 32), fmt="PNG", pnginfo=text)
+    elif carrier == "webp-chunk":
+        data = make_image_bytes(size=(32, 32), fmt="WEBP", xmp=marker)
+    else:
+        data = make_image_bytes(size=(32, 32), fmt="PNG") + marker
+
+    refused = rejection(data)
+
+    assert refused.code == "active_content"
+
+
+def test_ordinary_photo_metadata_is_not_active_content():
+    xmp = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
+        b'22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements'
+        b'/1.1/" xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/" photoshop:Headline="On'
+        b' stage" dc:format="image/jpeg"><dc:title><rdf:Alt><rdf:li xml:lang="x-default">'
+        b"Concert online</rdf:li></rdf:Alt></dc:title></rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (32, 32)).save(buffer, format="JPEG", xmp=xmp, comment=b"PDF export")
+
+    assert inspect_image(buffer.getvalue(), **LIMITS).format == "JPEG"
+
+
+@pytest.mark.parametrize("fmt", ["WEBP", "TIFF"])
+def test_noisy_photos_scanned_whole_are_not_mistaken_for_markup(fmt):
+    # WebP and TIFF are scanned whole, compressed pixels included: random bytes.
+    noise = PILImage.effect_noise((1024, 1024), 120).convert("RGB")
+    buffer = io.BytesIO()
+    noise.save(buffer, format=fmt, **({"quality": 95} if fmt == "WEBP" else {}))
+
+    assert inspect_image(buffer.getvalue(), **LIMITS).format == fmt

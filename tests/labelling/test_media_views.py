@@ -48,13 +48,44 @@ def test_members_read_the_original_with_a_server_set_type(client, world, image, 
     assert body(response) == PNG
 
 
-def test_the_original_can_be_downloaded_under_its_name(client, world, image):
+def test_the_original_is_downloaded_under_its_name_with_the_verified_extension(
+    client, world, image
+):
     client.force_login(world.librarian)
 
     response = client.get(file_url(image) + "?download=1")
 
     assert response["Content-Disposition"].startswith("attachment;")
-    assert "filename*=utf-8''Campus%20%E2%80%9Cday%E2%80%9D.jpg" in response["Content-Disposition"]
+    # Uploaded as "Campus “day”.jpg" but a PNG: served as .png.
+    assert "filename*=utf-8''Campus%20%E2%80%9Cday%E2%80%9D.png" in response["Content-Disposition"]
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    "uploaded, served",
+    [
+        ("invoice.html", "invoice.jpg"),
+        ("report.pdf.svg", "report.pdf.jpg"),
+        (".htaccess", "htaccess.jpg"),
+        (".html", "html.jpg"),
+        ("photo", "photo.jpg"),
+    ],
+)
+def test_a_jpeg_named_as_a_web_page_downloads_as_a_jpeg(
+    client, world, monkeypatch, uploaded, served
+):
+    monkeypatch.setattr(uploads, "enqueue_ingest", lambda ids: None)
+    batch = factories.UploadBatchFactory(client=world.client_a)
+    [outcome] = uploads.batch_files_upload(
+        batch=batch, user=world.librarian, files=[ContentFile(make_image_bytes(), name=uploaded)]
+    )
+    client.force_login(world.librarian)
+
+    response = client.get(file_url(outcome.image) + "?download")
+
+    assert response["Content-Disposition"] == f'attachment; filename="{served}"'
+    assert response["Content-Type"] == "image/jpeg"
+    assert response["X-Content-Type-Options"] == "nosniff"
 
 
 def test_the_thumbnail_is_served_once_made(client, world, image):

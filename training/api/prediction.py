@@ -21,6 +21,7 @@ from rest_framework.exceptions import NotFound, ParseError, PermissionDenied, Va
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from labelling.api.input import ObjectJSONParser
 from labelling.api.uploads import UploadParser
 from labelling.tenancy import CAN_UPLOAD, client_for_user_or_404
 from training.api import serializers as s
@@ -50,7 +51,7 @@ def file_results(outcomes) -> list[dict]:
 
 class PredictView(APIView):
     throttle_scope = "prediction"
-    parser_classes = [UploadParser, parsers.JSONParser, parsers.FormParser]
+    parser_classes = [UploadParser, ObjectJSONParser, parsers.FormParser]
     accepts_files = True  # see RequestSizeLimitMiddleware
 
     @extend_schema(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from labelling.api.input import DbIntegerField
 from training.models import ModelActivation, ModelMode, ModelVersion, TrainingRun
 from training.presentation import version_summary
 from training.services.prediction_jobs import JOB_STATUSES, MAX_IMAGE_IDS, MAX_TOP_N
@@ -16,12 +17,12 @@ from training.services.prediction_jobs import JOB_STATUSES, MAX_IMAGE_IDS, MAX_T
 class PredictRequestSerializer(serializers.Serializer):
     client = serializers.SlugField(help_text="The slug of the client whose images these are.")
     image_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=DbIntegerField(min_value=1),
         required=False,
         max_length=MAX_IMAGE_IDS,
         help_text="Images already in the client's library (repeat the field in a form).",
     )
-    top_n = serializers.IntegerField(
+    top_n = DbIntegerField(
         required=False,
         min_value=1,
         max_value=MAX_TOP_N,
@@ -41,8 +42,8 @@ class PredictModelVersionSerializer(serializers.ModelSerializer):
 
 
 class PredictProgressSerializer(serializers.Serializer):
-    done = serializers.IntegerField(help_text="Images predicted (or found unreadable).")
-    total = serializers.IntegerField()
+    done = DbIntegerField(help_text="Images predicted (or found unreadable).")
+    total = DbIntegerField()
 
 
 class PredictFileSerializer(serializers.Serializer):
@@ -51,7 +52,7 @@ class PredictFileSerializer(serializers.Serializer):
     status = serializers.CharField(help_text="stored, duplicate or rejected.")
     code = serializers.CharField(help_text="Why a file was refused (empty when stored).")
     message = serializers.CharField()
-    image = serializers.IntegerField(
+    image = DbIntegerField(
         allow_null=True, help_text="The stored image (or the one it duplicates)."
     )
 
@@ -63,7 +64,7 @@ class PredictJobCreatedSerializer(serializers.Serializer):
     status = serializers.CharField(help_text="queued, running or done.")
     progress = PredictProgressSerializer()
     model_version = PredictModelVersionSerializer()
-    top_n = serializers.IntegerField()
+    top_n = DbIntegerField()
     files = PredictFileSerializer(many=True)
 
 
@@ -73,14 +74,14 @@ class PredictRefusedSerializer(serializers.Serializer):
 
 
 class PredictLabelSerializer(serializers.Serializer):
-    id = serializers.IntegerField(help_text="The label's id.")
+    id = DbIntegerField(help_text="The label's id.")
     key = serializers.CharField(help_text="The sector taxonomy's key for the label.")
     name = serializers.CharField(help_text="The client's own name for the label.")
     probability = serializers.FloatField(help_text="Calibrated probability.")
 
 
 class PredictImageSerializer(serializers.Serializer):
-    id = serializers.IntegerField(source="pk")
+    id = DbIntegerField(source="pk")
     name = serializers.CharField(source="original_name")
     status = serializers.CharField()
 
@@ -98,7 +99,7 @@ class PredictJobSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=JOB_STATUSES)
     progress = PredictProgressSerializer()
     model_version = PredictModelVersionSerializer()
-    top_n = serializers.IntegerField()
+    top_n = DbIntegerField()
     created_at = serializers.DateTimeField()
     results = PredictResultSerializer(many=True)
 
@@ -157,7 +158,7 @@ class ModelVersionSummarySerializer(serializers.Serializer):
     top3 = serializers.FloatField(allow_null=True)
     log_loss = serializers.FloatField(allow_null=True)
     ece = serializers.FloatField(allow_null=True, help_text="Expected calibration error.")
-    n_test = serializers.IntegerField(allow_null=True)
+    n_test = DbIntegerField(allow_null=True)
 
 
 class ModelVersionListSerializer(serializers.ModelSerializer):

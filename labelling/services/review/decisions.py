@@ -149,7 +149,7 @@ def _decide(*, client: Client, user, decisions: Sequence[Decision], with_leases:
                 image = images[review.image_id]
                 moved = Image.objects.filter(
                     pk=image.pk, status=image.status, status_changed_at=image.status_changed_at
-                ).update(status=snapshot.result_status, status_changed_at=now, failure_reason="")
+                ).move_status(snapshot.result_status, stay=True, now=now)
                 if not moved:
                     raise _Moved
             tokens = [d.lease for d in decisions] if with_leases else None
