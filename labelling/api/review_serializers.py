@@ -94,6 +94,13 @@ class ReviewItemSerializer(serializers.Serializer):
     confidence = serializers.FloatField(
         source="prediction.top_probability", allow_null=True, default=None
     )
+    overturned_label = DbIntegerField(
+        source="prediction.overturned_label_id",
+        allow_null=True,
+        default=None,
+        help_text="The machine tag that this prediction's version contradicted: the image "
+        "came back to review when that version became active.",
+    )
     suggestions = serializers.SerializerMethodField(
         help_text="The model's labels, best first, with the client's names."
     )

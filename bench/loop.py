@@ -1,0 +1,251 @@
+"""The loop benchmark: the reviewer seconds the product saves against labelling by hand.
+
+    python -m bench.loop --pool DIR [--merge NEW=a,b ...] [--classes a,b,...] [--size 2000]
+                         [--seed 0] [--target-precision 0.98] [--json OUT]
+
+``DIR`` holds one folder per class (as for ``bench.protocol``). A fresh client (a
+throwaway SQLite database and media folder under a temporary directory) gets a taxonomy of
+the folder names, and ``--size`` images drawn from the pool arrive in batches of 200 in
+random order. Everything runs in this process through the product's own services: upload,
+ingestion, prediction and auto-accept, the review services, the retraining policy (which
+trains, promotes and so re-predicts what waits). Tasks run eagerly instead of through a
+broker. After each batch a simulated reviewer, always right, works the review queue in the
+product's order until it is empty.
+
+Fixed cost model: accepting the shown top suggestion 1.5 s; picking suggestion 2-9 by key
+2.5 s; searching the taxonomy 6 s. Baseline: every image by hand with one key, 2.5 s each
+with up to 10 labels, 6 s beyond. Printed and written (``--json``): reviewer seconds of the
+loop and of the baseline, their ratio, the final precision of the whole library (machine
+and human tags against the folder labels), the share auto-tagged, and the curve of seconds
+against images settled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bench.folders import ProtocolError, apply_merges, parse_merges, scan_roots, select_classes
+
+BATCH = 200
+ACCEPT_TOP, PICK_BY_KEY, SEARCH = 1.5, 2.5, 6.0
+KEYED_SUGGESTIONS = 9  # suggestions 2-9 have a key
+HAND_KEYS = 10  # up to this many labels, the baseline labels with one key
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.loop", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--pool", required=True, help="a folder with one sub-folder per class")
+    parser.add_argument("--merge", action="append", default=[], metavar="NEW=a,b")
+    parser.add_argument("--classes", default=None, help="comma-separated classes to keep")
+    parser.add_argument("--size", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--target-precision", type=float, default=None)
+    parser.add_argument("--json", default=None, metavar="OUT")
+    args = parser.parse_args(argv)
+    if args.size < 1:
+        parser.error("--size must be at least 1")
+    if args.target_precision is not None and not 0.5 <= args.target_precision <= 1.0:
+        parser.error("--target-precision must be between 0.5 and 1.0")
+    return args
+
+
+@dataclass
+class Pool:
+    classes: list[str]
+    paths: list[Path]
+    truth: list[str]
+
+
+def draw_pool(args) -> Pool:
+    tree = scan_roots([args.pool])
+    tree = apply_merges(tree, parse_merges(args.merge))
+    tree = select_classes(tree, args.classes.split(",") if args.classes else None)
+    if len(tree.classes) < 2:
+        raise ProtocolError(f"{args.pool}: at least two class folders are needed")
+    every = [(path, name) for name in tree.classes for path in tree.files[name]]
+    rng = np.random.default_rng(args.seed)
+    order = rng.permutation(len(every))[: args.size]
+    return Pool(
+        classes=tree.classes,
+        paths=[every[i][0] for i in order],
+        truth=[every[i][1] for i in order],
+    )
+
+
+@dataclass
+class Reviewer:
+    """Always right; pays the fixed cost of the action that gets the right label."""
+
+    seconds: float = 0.0
+    actions: dict = field(default_factory=lambda: {"accept": 0, "pick": 0, "search": 0})
+
+    def cost(self, ranked_labels: list[int], truth: int) -> float:
+        if ranked_labels[:1] == [truth]:
+            self.actions["accept"] += 1
+            return ACCEPT_TOP
+        if truth in ranked_labels[1:KEYED_SUGGESTIONS]:
+            self.actions["pick"] += 1
+            return PICK_BY_KEY
+        self.actions["search"] += 1
+        return SEARCH
+
+
+def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0) -> dict:
+    """Drive the product on ``pool`` (Django set up, empty database); returns the figures."""
+    from django.core.files.base import ContentFile
+
+    from labelling.models import (
+        Client,
+        Image,
+        ImageLabel,
+        ImageStatus,
+        Label,
+        Membership,
+        Role,
+        Sector,
+        Taxonomy,
+    )
+    from labelling.selectors.queue import QueueFilters, latest_predictions, review_queue
+    from labelling.services import review as rs
+    from labelling.services import uploads
+    from taxonomy_site.celery import app
+    from training.models import ModelVersion
+
+    # Tasks run here, at once, and their errors stop the bench instead of hiding in a result.
+    # (The app reads Django's CELERY_* settings, so those are the names to change.)
+    eager = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.update(CELERY_TASK_ALWAYS_EAGER=True, CELERY_TASK_EAGER_PROPAGATES=True)
+    try:
+        from django.contrib.auth import get_user_model
+
+        sector = Sector.objects.create(name="Loop bench", slug="loop-bench")
+        taxonomy = Taxonomy.objects.create(sector=sector, name="Pool classes")
+        if target_precision is not None:
+            taxonomy.auto_accept_target = target_precision
+            taxonomy.save(update_fields=["auto_accept_target"])
+        labels = {
+            name: Label.objects.create(taxonomy=taxonomy, key=name[:50], name=name)
+            for name in pool.classes
+        }
+        client = Client.objects.create(name="Loop library", slug="loop-library", sector=sector)
+        user = get_user_model().objects.create_user(username="reviewer")
+        Membership.objects.create(user=user, client=client, role=Role.REVIEWER)
+
+        truth_of: dict[int, int] = {}
+        reviewer = Reviewer()
+        curve: list[tuple[float, int]] = [(0.0, 0)]
+        for start in range(0, len(pool.paths), BATCH):
+            batch = uploads.batch_create(client=client, user=user, name=f"Arrivals {start}")
+            chunk = list(
+                zip(
+                    pool.paths[start : start + BATCH],
+                    pool.truth[start : start + BATCH],
+                    strict=False,
+                )
+            )
+            for offset in range(0, len(chunk), uploads.MAX_FILES_PER_REQUEST):
+                part = chunk[offset : offset + uploads.MAX_FILES_PER_REQUEST]
+                files = [ContentFile(p.read_bytes(), name=p.name) for p, _ in part]
+                outcomes = uploads.batch_files_upload(batch=batch, user=user, files=files)
+                for outcome, (_, name) in zip(outcomes, part, strict=True):
+                    if outcome.image is not None:
+                        truth_of[outcome.image.pk] = labels[name].pk
+            while True:
+                image = review_queue(client, QueueFilters()).first()
+                if image is None:
+                    break
+                prediction = latest_predictions([image.pk]).get(image.pk)
+                ranked = [int(e["label"]) for e in (prediction.ranked if prediction else [])]
+                truth = truth_of[image.pk]
+                reviewer.seconds += reviewer.cost(ranked, truth)
+                rs.image_correct(
+                    client=client,
+                    user=user,
+                    decision=rs.Decision(image=image.pk, decision="correct", labels=(truth,)),
+                )
+                settled = Image.objects.filter(
+                    client=client, status__in=[ImageStatus.VERIFIED, ImageStatus.AUTO_TAGGED]
+                ).count()
+                curve.append((round(reviewer.seconds, 1), settled))
+            settled = Image.objects.filter(
+                client=client, status__in=[ImageStatus.VERIFIED, ImageStatus.AUTO_TAGGED]
+            ).count()
+            curve.append((round(reviewer.seconds, 1), settled))
+
+        tags = ImageLabel.objects.filter(image__client=client)
+        correct = sum(1 for i, lb in tags.values_list("image_id", "label_id") if truth_of[i] == lb)
+        n_auto = Image.objects.filter(client=client, status=ImageStatus.AUTO_TAGGED).count()
+        n = len(truth_of)
+        baseline = n * (PICK_BY_KEY if len(pool.classes) <= HAND_KEYS else SEARCH)
+        return {
+            "images": n,
+            "classes": pool.classes,
+            "seed": seed,
+            "loop_seconds": round(reviewer.seconds, 1),
+            "baseline_seconds": baseline,
+            "ratio": round(reviewer.seconds / baseline, 4) if baseline else None,
+            "precision": round(correct / tags.count(), 4) if tags.count() else None,
+            "auto_tagged_share": round(n_auto / n, 4) if n else 0.0,
+            "reviewer_actions": reviewer.actions,
+            "model_versions": ModelVersion.objects.filter(taxonomy=taxonomy).count(),
+            "curve": _thin(curve),
+        }
+    finally:
+        app.conf.update(CELERY_TASK_ALWAYS_EAGER=eager[0], CELERY_TASK_EAGER_PROPAGATES=eager[1])
+
+
+def _thin(curve: list[tuple[float, int]], points: int = 21) -> list[dict]:
+    """At most ``points`` of the curve, evenly spread over the settled images."""
+    if len(curve) <= points:
+        kept = curve
+    else:
+        idx = np.linspace(0, len(curve) - 1, points).round().astype(int)
+        kept = [curve[i] for i in dict.fromkeys(idx.tolist())]
+    return [{"seconds": s, "settled": n} for s, n in kept]
+
+
+def report(figures: dict) -> str:
+    lines = [
+        f"images {figures['images']} · classes {len(figures['classes'])}",
+        f"reviewer seconds: loop {figures['loop_seconds']:.0f} · baseline "
+        f"{figures['baseline_seconds']:.0f} · ratio {figures['ratio']}",
+        f"final library precision {figures['precision']} · auto-tagged "
+        f"{figures['auto_tagged_share']:.1%} · versions trained {figures['model_versions']}",
+        "",
+        "seconds  settled",
+    ]
+    lines += [f"{p['seconds']:>7.0f}  {p['settled']:>7d}" for p in figures["curve"]]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        pool = draw_pool(args)
+    except ProtocolError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="bench-loop-") as data_dir:
+        os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
+        from bench.django_setup import setup_django
+
+        setup_django(data_dir, embedded=True)
+        figures = run_loop(pool, target_precision=args.target_precision, seed=args.seed)
+    print(report(figures))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The loop benchmark's command line and its run on a tiny synthetic tree, with the tiny
+backbone: the product's own services settle every image."""
+
+import json
+
+import numpy as np
+import pytest
+
+from bench import loop
+from bench.photos import encoded, photo_like
+
+
+def tree(root, *, per_class=14):
+    rng = np.random.default_rng(0)
+    for name, warm in [("warm", True), ("cool", False)]:
+        folder = root / name
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            base = np.array([200, 60, 40] if warm else [40, 80, 200], dtype=np.float64)
+            pixels = base + rng.normal(0, 35, size=(72, 72, 3))
+            from PIL import Image
+
+            image = Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
+            (folder / f"{name}-{i}.jpg").write_bytes(encoded(image))
+    return root
+
+
+def test_it_refuses_a_pool_of_one_class(tmp_path, capsys):
+    (tmp_path / "only").mkdir()
+    image = photo_like(np.random.default_rng(0), (32, 32))
+    (tmp_path / "only" / "a.jpg").write_bytes(encoded(image))
+    assert loop.main(["--pool", str(tmp_path)]) == 2
+    assert "at least two class folders" in capsys.readouterr().err
+
+
+def test_it_refuses_bad_options(tmp_path):
+    with pytest.raises(SystemExit):
+        loop.parse_args(["--pool", str(tmp_path), "--target-precision", "1.5"])
+    with pytest.raises(SystemExit):
+        loop.parse_args(["--pool", str(tmp_path), "--size", "0"])
+
+
+def test_defaults_are_the_products():
+    args = loop.parse_args(["--pool", "x"])
+    assert (args.size, args.seed, args.target_precision, args.merge) == (2000, 0, None, [])
+
+
+def test_the_cost_model_is_fixed():
+    reviewer = loop.Reviewer()
+    assert reviewer.cost([3, 1, 2], 3) == 1.5
+    assert reviewer.cost([3, 1, 2], 2) == 2.5
+    assert reviewer.cost(list(range(20)), 12) == 6.0
+    assert reviewer.cost([], 1) == 6.0
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("tiny_backbone")
+def test_the_loop_settles_every_image_through_the_products_services(tmp_path, settings):
+    settings.FIRST_MODEL_MIN_PER_LABEL = 5
+    settings.RETRAIN_AFTER_VERIFIED = 6
+    args = loop.parse_args(["--pool", str(tree(tmp_path / "pool")), "--size", "24", "--seed", "3"])
+    pool = loop.draw_pool(args)
+    assert pool.classes == ["cool", "warm"] and len(pool.paths) == 24
+    figures = loop.run_loop(pool, seed=3)
+    assert figures["images"] == 24
+    assert figures["baseline_seconds"] == 24 * 2.5
+    assert figures["ratio"] == round(figures["loop_seconds"] / figures["baseline_seconds"], 4)
+    assert figures["model_versions"] >= 1  # the first model trained by itself
+    actions = figures["reviewer_actions"]
+    reviewed = sum(actions.values())
+    auto = round(figures["auto_tagged_share"] * 24)
+    assert reviewed + auto == 24
+    assert figures["curve"][-1]["settled"] == 24
+    seconds = [p["seconds"] for p in figures["curve"]]
+    assert seconds == sorted(seconds) and seconds[-1] == figures["loop_seconds"]
+    assert 0 < figures["precision"] <= 1
+    json.dumps(figures)  # what --json writes
