@@ -15,6 +15,17 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# Benchmarks talk plain http to 127.0.0.1 and measure throughput: the https redirect and the
+# request throttles of a deployment would only get in the way of what they time.
+BENCH_ENV = {
+    "DJANGO_HTTPS": "0",
+    **{
+        f"THROTTLE_{scope}": "off"
+        for scope in ["LOGIN", "TOKEN", "UPLOAD", "TRAINING", "PREDICTION", "ANON", "USER"]
+    },
+}
+
+
 def setup_django(
     data_dir: str,
     *,
@@ -24,9 +35,11 @@ def setup_django(
     collectstatic: bool = False,
 ) -> None:
     """Settings for ``data_dir``, then migrate. ``embedded`` ignores DATABASE_URL and
-    REDIS_URL (SQLite and the filesystem broker); ``flush`` empties a database named by
+    REDIS_URL (SQLite and the embedded SQLite broker); ``flush`` empties a database named by
     DATABASE_URL, which outlives the data dir."""
     os.environ["TAXONOMY_DATA_DIR"] = data_dir
+    for name, value in BENCH_ENV.items():
+        os.environ.setdefault(name, value)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taxonomy_site.settings")
     os.environ.setdefault("LOG_LEVEL", log_level)
     if embedded:
@@ -74,6 +87,7 @@ def server_env(data_dir: str, **extra: str) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "taxonomy_site.settings",
         "DJANGO_DEBUG": "0",
         "LOG_LEVEL": "WARNING",
+        **BENCH_ENV,
         **extra,
     }
 

@@ -100,7 +100,21 @@ class ImageAdmin(admin.ModelAdmin):
     list_display = ["__str__", "client", "status", "width", "height", "created_at"]
     list_filter = ["status", "client"]
     search_fields = ["original_name", "sha256"]
-    readonly_fields = ["sha256", "width", "height", "size_bytes", "format", "status_changed_at"]
+    # The status moves only through the product (Image.objects.move_status checks the
+    # transition table), and the files are the stored upload and its derivatives: neither is
+    # edited by hand.
+    readonly_fields = [
+        "file",
+        "thumbnail",
+        "status",
+        "status_changed_at",
+        "failure_reason",
+        "sha256",
+        "width",
+        "height",
+        "size_bytes",
+        "format",
+    ]
     inlines = [ImageLabelInline]
 
 

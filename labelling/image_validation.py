@@ -338,8 +338,8 @@ def _refuse_truncated_jpeg(data: bytes, image: PILImage.Image) -> None:
     if coded * 8 < blocks:
         raise ImageRejected(
             "damaged_file",
-            f"The JPEG file says it is {width:,} × {height:,} pixels but holds the data of "
-            "a much smaller image: it is incomplete. Upload it again.",
+            f"The JPEG file is damaged or incomplete: it says it is {width:,} × {height:,} "
+            "pixels but holds the data of a much smaller image. Upload it again.",
         )
 
 

@@ -2,13 +2,15 @@
 
 from django.urls import path
 
-from labelling.views import library, media, upload
+from labelling.views import library, media, tags, upload
 
 urlpatterns = [
     path("library/", library.my_library, name="my-library"),
     path("upload/", upload.my_upload, name="my-upload"),
     path("clients/<slug:client_slug>/library/", library.library, name="library"),
     path("clients/<slug:client_slug>/upload/", upload.upload, name="upload"),
+    path("clients/<slug:client_slug>/tags/", tags.tags_page, name="tags"),
+    path("clients/<slug:client_slug>/tags/<str:file_format>", tags.tags_file, name="tags-file"),
     path(
         "clients/<slug:client_slug>/images/<int:image_id>/",
         library.image_detail,

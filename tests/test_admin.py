@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from labelling.models import Review, ReviewSnapshot
+from labelling.models import Image, ImageStatus, Review, ReviewSnapshot
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -55,3 +55,18 @@ def test_a_review_page_shows_what_its_undo_would_restore(client, world):
     response = client.get(reverse("admin:labelling_review_change", args=[review.pk]))
     assert response.status_code == 200
     assert b"verified" in response.content
+
+
+def test_an_image_page_shows_its_status_and_files_but_cannot_change_them(client, world, rf):
+    image = factories.ImageFactory(client=world.client_a, status=ImageStatus.NEEDS_REVIEW)
+    user = get_user_model().objects.create_superuser("root", "root@example.org", "pw-for-root")
+    client.force_login(user)
+    response = client.get(reverse("admin:labelling_image_change", args=[image.pk]))
+    assert response.status_code == 200
+    assert b"Needs review" in response.content
+    for name in (b'name="status"', b'name="file"', b'name="thumbnail"'):
+        assert name not in response.content
+    request = rf.get("/")
+    request.user = user
+    form = admin.site._registry[Image].get_form(request, image)
+    assert not {"status", "status_changed_at", "file", "thumbnail"} & set(form.base_fields)

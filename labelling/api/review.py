@@ -49,11 +49,10 @@ CONFLICT = OpenApiResponse(
     s.ConflictSerializer, description="Stale or repeated: nothing was stored; see why per image."
 )
 CAN_CORRECT = (Role.ADMIN, Role.LIBRARIAN, Role.REVIEWER)
-DEFAULT_TOP_N = 9  # keys 1–9 pick a suggestion
 
 
 def top_n() -> int:
-    return int(getattr(settings, "REVIEW_TOP_N", DEFAULT_TOP_N))
+    return settings.REVIEW_TOP_N
 
 
 class ReviewView(ClientScopedMixin, APIView):
@@ -61,14 +60,8 @@ class ReviewView(ClientScopedMixin, APIView):
     ``roles`` for every method, reads included (403)."""
 
     roles: tuple[str, ...] = CAN_REVIEW
-    write_roles = tuple(Role.values)  # the check below covers writes too, with its own words
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        if request.membership.role not in self.roles:
-            raise PermissionDenied(
-                f"Your role ({request.membership.role}) does not review images here."
-            )
+    write_roles = tuple(Role.values)  # ``roles`` decides, for writes as for reads
+    refusal = "does not review images here"
 
     def handle_exception(self, exc):
         if isinstance(exc, review_service.ReviewConflict):

@@ -1,5 +1,7 @@
 """Images, their upload batches and their labels."""
 
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -53,9 +55,45 @@ class UploadBatch(models.Model):
         return self.name or f"Batch {self.pk}"
 
 
+def statuses_that_reach(status: str) -> frozenset[str]:
+    """The statuses from which ALLOWED_TRANSITIONS lets an image move to ``status``."""
+    return frozenset(source for source, targets in ALLOWED_TRANSITIONS.items() if status in targets)
+
+
 class ImageQuerySet(models.QuerySet):
     def for_client(self, client):
         return self.filter(client=client)
+
+    def move_status(
+        self,
+        status: str,
+        *,
+        from_statuses: Iterable[str] | None = None,
+        stay: bool = False,
+        now=None,
+        reason: str = "",
+    ) -> int:
+        """Move the images of this queryset to ``status``: the one writer of the status.
+
+        One conditional UPDATE: only rows whose status may reach ``status`` in
+        ALLOWED_TRANSITIONS are moved (with ``stay``, those already there are stamped again:
+        a person deciding a decided image anew), so whatever the caller's filter says about
+        the rows it read (their status, their ``status_changed_at``), a row that moved on
+        meanwhile is not touched. ``from_statuses``: the statuses the caller means to move
+        from; one the table refuses raises InvalidTransition and nothing is written.
+        Returns the number of images moved (0: someone else moved them first)."""
+        allowed = statuses_that_reach(status) | ({status} if stay else set())
+        if from_statuses is not None:
+            wanted = set(from_statuses)
+            refused = sorted(wanted - allowed)
+            if refused:
+                raise InvalidTransition(f"{refused[0]} → {status} is not allowed")
+            allowed = wanted
+        return self.filter(status__in=allowed).update(
+            status=status,
+            status_changed_at=now or timezone.now(),
+            failure_reason=reason[:500] if status == ImageStatus.FAILED else "",
+        )
 
     def needing_review(self):
         return self.filter(status=ImageStatus.NEEDS_REVIEW)
@@ -110,22 +148,25 @@ class Image(models.Model):
         return status in ALLOWED_TRANSITIONS[self.status]
 
     def transition_to(self, status: str, *, reason: str = "") -> None:
-        """Move to ``status`` and save, or raise InvalidTransition."""
-        if not self.can_transition_to(status):
-            raise InvalidTransition(f"image {self.pk}: {self.status} → {status} is not allowed")
-        self.status = status
-        self.failure_reason = reason if status == ImageStatus.FAILED else ""
-        self.status_changed_at = timezone.now()
-        self.save(update_fields=["status", "failure_reason", "status_changed_at"])
+        """Move to ``status`` from the status this instance was read with, or raise
+        InvalidTransition (the table refuses it, or the image moved on meanwhile)."""
+        now = timezone.now()
+        moved = Image.objects.filter(pk=self.pk, status=self.status).move_status(
+            status, from_statuses=[self.status], now=now, reason=reason
+        )
+        if not moved:
+            raise InvalidTransition(f"image {self.pk} is no longer {self.status}")
+        self.status, self.status_changed_at = status, now
+        self.failure_reason = reason[:500] if status == ImageStatus.FAILED else ""
 
     def mark_failed(self, reason: str) -> None:
-        self.transition_to(ImageStatus.FAILED, reason=reason[:500])
+        self.transition_to(ImageStatus.FAILED, reason=reason)
 
     def claim_for_processing(self) -> bool:
         """Conditional update: True only for the one caller that moved it to processing."""
         claimable = [ImageStatus.UPLOADED, ImageStatus.FAILED]
-        updated = Image.objects.filter(pk=self.pk, status__in=claimable).update(
-            status=ImageStatus.PROCESSING, status_changed_at=timezone.now(), failure_reason=""
+        updated = Image.objects.filter(pk=self.pk).move_status(
+            ImageStatus.PROCESSING, from_statuses=claimable
         )
         if updated:
             self.refresh_from_db(fields=["status", "status_changed_at", "failure_reason"])

@@ -26,12 +26,13 @@ from django.utils import timezone
 from labelling import image_validation, storage_names
 from labelling.image_validation import Derivatives, ImageRejected
 from labelling.models import Image, ImageStatus
+from labelling.services import uploads
+from training.models import ActiveModel
 
 logger = logging.getLogger(__name__)
 
 # Images the sweeper hands back to the worker per task.
 SWEEP_CHUNK = 50
-DEFAULT_STUCK_AFTER_MINUTES = 30
 
 
 @dataclass
@@ -60,8 +61,8 @@ def images_ingest(*, image_ids: Sequence[int]) -> IngestResult:
     if result.processed:
         predict_hook(image_ids=result.processed)
         # Whatever the hook did not decide is for people to look at.
-        Image.objects.filter(pk__in=result.processed, status=ImageStatus.PROCESSING).update(
-            status=ImageStatus.NEEDS_REVIEW, status_changed_at=timezone.now()
+        Image.objects.filter(pk__in=result.processed).move_status(
+            ImageStatus.NEEDS_REVIEW, from_statuses=[ImageStatus.PROCESSING]
         )
     return result
 
@@ -76,8 +77,6 @@ def predict_hook(*, image_ids: Sequence[int]) -> None:
     active for these images' taxonomies. An exception leaves the images in ``processing``,
     where the sweeper finds them and queues them again.
     """
-    from training.models import ActiveModel  # a plain Django model: no TensorFlow
-
     active = ActiveModel.objects.filter(
         taxonomy__sector__clients__images__pk__in=list(image_ids)
     ).exists()
@@ -114,8 +113,7 @@ def stuck_images_requeue(*, older_than: timedelta | None = None) -> list[int]:
     Each one's ``status_changed_at`` is reset, so an image behind a long queue is sent again
     at most once per period; a repeated message is harmless (the task claims first)."""
     if older_than is None:
-        minutes = getattr(settings, "INGEST_STUCK_AFTER_MINUTES", DEFAULT_STUCK_AFTER_MINUTES)
-        older_than = timedelta(minutes=minutes)
+        older_than = timedelta(minutes=settings.INGEST_STUCK_AFTER_MINUTES)
     now = timezone.now()
     waiting = Image.objects.filter(
         status__in=[ImageStatus.PROCESSING, ImageStatus.UPLOADED],
@@ -126,7 +124,8 @@ def stuck_images_requeue(*, older_than: timedelta | None = None) -> list[int]:
         if not ids:
             return []
         # The same condition again: an image that moved on since the read is left alone.
-        waiting.filter(pk__in=ids).update(status=ImageStatus.UPLOADED, status_changed_at=now)
+        # (An image still in uploaded stays there, stamped again.)
+        waiting.filter(pk__in=ids).move_status(ImageStatus.UPLOADED, stay=True, now=now)
         for start in range(0, len(ids), SWEEP_CHUNK):
             chunk = ids[start : start + SWEEP_CHUNK]
             transaction.on_commit(lambda chunk=chunk: _enqueue(chunk))
@@ -135,9 +134,7 @@ def stuck_images_requeue(*, older_than: timedelta | None = None) -> list[int]:
 
 
 def _enqueue(image_ids: list[int]) -> None:
-    from labelling.services.uploads import enqueue_ingest
-
-    enqueue_ingest(image_ids)
+    uploads.enqueue_ingest(image_ids)
 
 
 def _load_original(image: Image) -> bytes:

@@ -28,6 +28,7 @@ from django.utils import timezone
 from labelling import image_validation, storage_names
 from labelling.image_validation import ImageInfo, ImageRejected
 from labelling.models import Client, Image, ImageStatus, UploadBatch
+from labelling.tasks import ingest_images
 
 logger = logging.getLogger(__name__)
 
@@ -155,8 +156,6 @@ def enqueue_ingest(image_ids: list[int]) -> None:
     A broker that cannot take the message must not turn a stored upload into an error (the
     browser would send the file again and be told it is a duplicate): the images stay in
     ``uploaded`` and the sweeper queues them later."""
-    from labelling.tasks import ingest_images  # the tasks module imports the services
-
     try:
         ingest_images.delay(image_ids)
     except Exception:

@@ -2,7 +2,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from labelling.models import ClientLabelName, ImageStatus, InvalidTransition
+from labelling.models import ClientLabelName, Image, ImageStatus, InvalidTransition
 from tests import factories
 
 
@@ -28,6 +28,44 @@ class TestImageStatus:
         image.refresh_from_db()
         assert image.status == ImageStatus.FAILED
         assert image.failure_reason == "cannot identify image file"
+
+    def test_a_move_the_table_refuses_raises_and_writes_nothing(self):
+        image = factories.ImageFactory(status=ImageStatus.FAILED)
+        with pytest.raises(InvalidTransition):
+            Image.objects.filter(pk=image.pk).move_status(
+                ImageStatus.VERIFIED, from_statuses=[ImageStatus.FAILED]
+            )
+        image.refresh_from_db()
+        assert image.status == ImageStatus.FAILED
+
+    def test_a_move_leaves_the_rows_the_table_does_not_allow(self):
+        stuck = factories.ImageFactory(status=ImageStatus.FAILED)
+        waiting = factories.ImageFactory(status=ImageStatus.NEEDS_REVIEW)
+        moved = Image.objects.filter(pk__in=[stuck.pk, waiting.pk]).move_status(
+            ImageStatus.VERIFIED
+        )
+        assert moved == 1
+        stuck.refresh_from_db()
+        waiting.refresh_from_db()
+        assert (stuck.status, waiting.status) == (ImageStatus.FAILED, ImageStatus.VERIFIED)
+
+    def test_staying_put_is_a_move_only_when_asked_for(self):
+        image = factories.ImageFactory(status=ImageStatus.VERIFIED)
+        before = image.status_changed_at
+        rows = Image.objects.filter(pk=image.pk)
+        assert rows.move_status(ImageStatus.VERIFIED) == 0
+        assert rows.move_status(ImageStatus.VERIFIED, stay=True) == 1
+        image.refresh_from_db()
+        assert image.status_changed_at > before
+
+    def test_an_instance_that_moved_on_meanwhile_is_not_moved_again(self):
+        image = factories.ImageFactory(status=ImageStatus.PROCESSING)
+        stale = Image.objects.get(pk=image.pk)
+        image.transition_to(ImageStatus.NEEDS_REVIEW)
+        with pytest.raises(InvalidTransition):
+            stale.transition_to(ImageStatus.AUTO_TAGGED)
+        image.refresh_from_db()
+        assert image.status == ImageStatus.NEEDS_REVIEW
 
     def test_only_one_claimer_wins(self):
         image = factories.ImageFactory()

@@ -21,6 +21,7 @@ from labelling.models import (
     Role,
     TaxonomyKind,
 )
+from labelling.models import images as images_module
 from labelling.models.images import LabelSource
 from labelling.selectors.queue import OLDEST, QueueFilters
 from labelling.services import review as rs
@@ -616,6 +617,22 @@ def test_undo_is_refused_when_the_image_changed_since(world, queue, second_revie
     assert refused.value.code == "changed"
     assert "cannot be undone" in str(refused.value)
     assert state(item.image) == after
+
+
+def test_undo_is_refused_where_the_transition_table_forbids_the_way_back(world, queue, monkeypatch):
+    [item] = give(world.client_a, world.reviewer, count=1)
+    rs.review_submit(client=world.client_a, reviewer=world.reviewer, decisions=[answer(item)])
+    after = state(item.image)
+    # A table in which a verified image may never be sent back for review.
+    table = dict(images_module.ALLOWED_TRANSITIONS)
+    table[ImageStatus.VERIFIED] = table[ImageStatus.VERIFIED] - {ImageStatus.NEEDS_REVIEW}
+    monkeypatch.setattr(images_module, "ALLOWED_TRANSITIONS", table)
+    with pytest.raises(rs.ReviewConflict) as refused:
+        rs.review_undo(client=world.client_a, reviewer=world.reviewer)
+    assert refused.value.code == "not_allowed"
+    assert "cannot go back from verified to needs review" in str(refused.value)
+    assert state(item.image) == after
+    assert not Review.objects.filter(undone_at__isnull=False).exists()
 
 
 def test_an_undone_review_cannot_be_undone_again(world, queue):

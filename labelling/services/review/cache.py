@@ -21,12 +21,12 @@ from django.utils import timezone
 from labelling.models import Client, ReviewLease
 from labelling.selectors.queue import QueueFilters, review_queue
 
-DEFAULT_WINDOW_SECONDS = 5.0
 WINDOW_SIZE = 300
 
 
 class QueueHeads:
     STALE_FOR_AT_MOST = 6  # × the window's seconds: older than that, it is read again first
+    clock = staticmethod(time.monotonic)  # (a test moves it on instead of sleeping)
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -35,7 +35,7 @@ class QueueHeads:
 
     @staticmethod
     def seconds() -> float:
-        return float(getattr(settings, "REVIEW_QUEUE_WINDOW_SECONDS", DEFAULT_WINDOW_SECONDS))
+        return float(settings.REVIEW_QUEUE_WINDOW_SECONDS)
 
     def get(self, client: Client, filters: QueueFilters, *, now, defer: bool = False) -> list[int]:
         """The head, read again if it is older than ``seconds()``; with ``defer``, an old
@@ -45,7 +45,7 @@ class QueueHeads:
         with self._lock:
             cached = self._heads.get(key)
         if cached is not None and cached[1]:
-            age = time.monotonic() - cached[0]
+            age = self.clock() - cached[0]
             if age < self.seconds():
                 return cached[1]
             if defer and age < self.seconds() * self.STALE_FOR_AT_MOST:
@@ -67,7 +67,7 @@ class QueueHeads:
             .values_list("pk", flat=True)[:WINDOW_SIZE]
         )
         with self._lock:
-            self._heads[(client.pk, filters)] = (time.monotonic(), head)
+            self._heads[(client.pk, filters)] = (self.clock(), head)
         return head
 
     def discard(self, client: Client, ids: Iterable[int]) -> None:

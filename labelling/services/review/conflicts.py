@@ -5,7 +5,7 @@ nothing of the submission (or undo) is stored."""
 
 from __future__ import annotations
 
-from labelling.models import Image, Review, ReviewLease
+from labelling.models import Image, ImageStatus, Review, ReviewLease
 from labelling.selectors.queue import QUEUE_STATUSES
 
 UNDO_REFUSED = "Nothing was undone."
@@ -48,6 +48,16 @@ def changed_since_decided(image: Image) -> dict:
     return _image_moved(
         image, "Image {pk} changed after your decision (it is {now} now): it cannot be undone."
     )
+
+
+def not_restorable(image: Image, previous: str) -> dict:
+    back = ImageStatus(previous).label.lower()
+    return {
+        "image": image.pk,
+        "code": "not_allowed",
+        "message": f"Image {image.pk} cannot go back from "
+        f"{image.get_status_display().lower()} to {back}: it cannot be undone.",
+    }
 
 
 def already_undone(review: Review) -> dict:

@@ -18,11 +18,9 @@ from django.utils import timezone
 from labelling.models import Client, ReviewLease
 from labelling.services.review.cache import queue_heads
 
-DEFAULT_LEASE_SECONDS = 300
-
 
 def lease_seconds() -> int:
-    return int(getattr(settings, "REVIEW_LEASE_SECONDS", DEFAULT_LEASE_SECONDS))
+    return settings.REVIEW_LEASE_SECONDS
 
 
 def lease_expiry(now: datetime) -> datetime:

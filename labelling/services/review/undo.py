@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from labelling.models import Client, Image, ImageLabel, Review, ReviewLease, ReviewSnapshot
+from labelling.models.images import statuses_that_reach
 from labelling.selectors.queue import QUEUE_STATUSES
 from labelling.services.review.conflicts import (
     UNDO_REFUSED,
@@ -17,6 +18,7 @@ from labelling.services.review.conflicts import (
     already_undone,
     changed,
     changed_since_decided,
+    not_restorable,
 )
 from labelling.services.review.leases import leases_hold_again
 from labelling.services.review.queue import QueueItem, queue_items
@@ -61,6 +63,10 @@ def review_undo(*, client: Client, reviewer, review_id: int | None = None) -> Un
             for s in snapshots
             if images[s.review.image_id].status != s.result_status
             or images[s.review.image_id].status_changed_at != s.result_changed_at
+        ] or [
+            not_restorable(images[s.review.image_id], s.review.previous_status)
+            for s in snapshots
+            if not _may_return(s.result_status, s.review.previous_status)
         ]
         if conflicts:
             raise ReviewConflict(conflicts, outcome=UNDO_REFUSED)
@@ -69,7 +75,7 @@ def review_undo(*, client: Client, reviewer, review_id: int | None = None) -> Un
         for s in sorted(snapshots, key=lambda snapshot: snapshot.review.image_id):
             moved = Image.objects.filter(
                 pk=s.review.image_id, status=s.result_status, status_changed_at=s.result_changed_at
-            ).update(status=s.review.previous_status, status_changed_at=now)
+            ).move_status(s.review.previous_status, stay=True, now=now)
             if not moved:
                 raise ReviewConflict([changed(images[s.review.image_id])], outcome=UNDO_REFUSED)
         ImageLabel.objects.filter(image_id__in=ids).delete()
@@ -95,3 +101,9 @@ def review_undo(*, client: Client, reviewer, review_id: int | None = None) -> Un
         for review in reviews:
             review.undone_at = now
     return UndoOutcome(reviews=reviews, items=queue_items(client, back_in_queue, reviewer=reviewer))
+
+
+def _may_return(status: str, previous: str) -> bool:
+    """Whether the image's transition table lets it go back from ``status`` to ``previous``
+    (a decision that kept the status is undone in place)."""
+    return status == previous or status in statuses_that_reach(previous)
