@@ -37,7 +37,7 @@ class ObjectJSONParser(parsers.JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         data = super().parse(stream, media_type, parser_context)
         if not isinstance(data, dict):
-            raise ParseError(f"The JSON body must be an object ({{...}}), not {_json_kind(data)}.")
+            raise ParseError(f"The body must be a JSON object ({{...}}), not {_json_kind(data)}.")
         return data
 
 

@@ -101,7 +101,7 @@ def test_a_json_body_that_is_not_an_object_is_a_400(admin_client, url, body):
     response = admin_client.generic("POST", url, body, content_type="application/json")
 
     assert response.status_code == 400, response.content
-    assert "must be an object" in response.json()["detail"]
+    assert "must be a JSON object" in response.json()["detail"]
 
 
 def test_a_librarian_cannot_decide_an_image_waiting_for_review_through_corrections(
