@@ -19,7 +19,7 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Start the product on its embedded defaults: SQLite, local files, Celery's filesystem
+# Start the product on its embedded defaults: SQLite, local files, Celery's embedded SQLite
 # broker. One worker serves the ingest queue (and beat), one the training queue; the web
 # server runs in the foreground and Ctrl-C stops all three.
 # Plain http on localhost: the HTTPS redirect, HSTS and secure-only cookies that a

@@ -35,7 +35,7 @@ def setup_django(
     collectstatic: bool = False,
 ) -> None:
     """Settings for ``data_dir``, then migrate. ``embedded`` ignores DATABASE_URL and
-    REDIS_URL (SQLite and the filesystem broker); ``flush`` empties a database named by
+    REDIS_URL (SQLite and the embedded SQLite broker); ``flush`` empties a database named by
     DATABASE_URL, which outlives the data dir."""
     os.environ["TAXONOMY_DATA_DIR"] = data_dir
     for name, value in BENCH_ENV.items():

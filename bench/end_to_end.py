@@ -12,7 +12,7 @@ before the clock starts, every one different, so nothing is a duplicate or alrea
 embedded):
 
 1. **The real stack.** gunicorn serves the upload API (one worker, as small as it gets);
-   one Celery worker (the ``ingest`` queue, concurrency 1, the filesystem broker) does
+   one Celery worker (the ``ingest`` queue, concurrency 1, the embedded broker) does
    what ``make run``'s ingest worker does: claim, decode, thumbnail and model-input image,
    then the prediction hook (embed with the backbone, the head, calibrate, store the
    Prediction, auto-tag or send to review). The clock runs from the first upload request
@@ -436,7 +436,7 @@ def main(argv=None) -> int:
     args.argv = argv
     width, height = (int(v) for v in args.size.lower().split("x"))
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as data_dir:
-        setup_django(data_dir, embedded=True)  # SQLite and the filesystem broker
+        setup_django(data_dir, embedded=True)  # SQLite and the embedded broker
         world = build_world(args.backbone)
         sets = [
             make_images(n, (width, height), "JPEG", 85, seed)

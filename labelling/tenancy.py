@@ -3,6 +3,9 @@
 Another client's object is a 404, never a 403: a 403 would confirm that it exists.
 """
 
+from collections.abc import Iterable
+
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from labelling.models import Client, Membership, Role
@@ -21,6 +24,18 @@ def client_for_user_or_404(user, slug: str) -> tuple[Client, Membership]:
     if membership is None:
         raise Http404("No such client.")
     return membership.client, membership
+
+
+def client_for_user(
+    user, slug: str, *, roles: Iterable[str] | None = None, refusal: str = "cannot do this"
+) -> tuple[Client, Membership]:
+    """The client named by the URL's ``slug`` for ``user``, and their membership: what every
+    page and API view goes through. Not a member: 404 (as if it did not exist). A member
+    whose role is not in ``roles`` (default: any): 403, saying "Your role (…) <refusal>"."""
+    client, membership = client_for_user_or_404(user, slug)
+    if roles is not None and membership.role not in tuple(roles):
+        raise PermissionDenied(f"Your role ({membership.role}) {refusal}.")
+    return client, membership
 
 
 def memberships_of(user) -> list[Membership]:

@@ -9,8 +9,13 @@ import os
 
 from celery import Celery
 from kombu import Queue
+from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taxonomy_site.settings")
+
+# The embedded broker's URL scheme (settings: "sqlitebroker+sqlite:///..."); the module is
+# imported only by a process that connects to it.
+TRANSPORT_ALIASES.setdefault("sqlitebroker", "taxonomy_site.broker:Transport")
 
 app = Celery("taxonomy_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -19,8 +24,7 @@ app.autodiscover_tasks()
 
 
 def ensure_broker_folders() -> None:
-    """The filesystem transport needs its folders to exist before anyone publishes."""
-    options = app.conf.broker_transport_options or {}
-    for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
-        if options.get(key):
-            os.makedirs(options[key], exist_ok=True)
+    """SQLite creates the embedded broker's file, not the folder it lives in."""
+    url = app.conf.broker_url or ""
+    if "+sqlite:///" in url:
+        os.makedirs(os.path.dirname(url.split("+sqlite:///", 1)[1]), exist_ok=True)

@@ -1,6 +1,7 @@
-"""Settings for the taxonomy site: one module, driven by environment variables.
+"""Settings for the taxonomy site: one module, driven by environment variables (a secret may
+instead come from the file NAME_FILE names; a value that cannot be read is an error at start).
 
-The embedded defaults (SQLite, a filesystem Celery broker, local media) need no server; set
+The embedded defaults (SQLite, a SQLite-backed Celery broker, local media) need no server; set
 DATABASE_URL, REDIS_URL and AWS_STORAGE_BUCKET_NAME to run on PostgreSQL, Redis and S3.
 """
 
@@ -12,24 +13,48 @@ from django.core.exceptions import ImproperlyConfigured
 
 
 def env_str(name: str, default: str = "") -> str:
+    """NAME, or the contents of the file NAME_FILE names (a secret mounted by the host)."""
+    path = os.environ.get(f"{name}_FILE")
+    if path and name not in os.environ:
+        try:
+            return Path(path).read_text().strip()
+        except OSError as error:
+            raise ImproperlyConfigured(f"{name}_FILE={path}: cannot read it ({error}).") from None
     return os.environ.get(name, default)
 
 
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
 def env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
+    value = env_str(name).strip().lower()
+    if value == "":
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value in _TRUE | _FALSE:
+        return value in _TRUE
+    # A typo ("ture") must not quietly mean False: DEBUG, TLS and the like hang on these.
+    raise ImproperlyConfigured(
+        f"{name}={value!r} is not a yes/no value: use one of {sorted(_TRUE | _FALSE)}."
+    )
+
+
+def _env_number(name: str, default, kind):
+    value = env_str(name).strip()
+    if value == "":
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a {kind.__name__}.") from None
 
 
 def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return default if value in (None, "") else int(value)
+    return _env_number(name, default, int)
 
 
 def env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return default if value in (None, "") else float(value)
+    return _env_number(name, default, float)
 
 
 def env_list(name: str, default: str = "") -> list[str]:
@@ -263,7 +288,7 @@ else:
 STORAGES = {
     "default": default_storage,
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        "BACKEND": "taxonomy_site.storage.StaticFilesStorage"
         if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
@@ -299,36 +324,36 @@ PREDICTION_TOP_N = env_int("PREDICTION_TOP_N", 5)
 
 # --- Celery ---------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
-BROKER_DIR = DATA_DIR / "broker"
+# With acks_late a message is handed out again when its worker has not acked it within this
+# window; it must outlast the longest training run or a run would start twice. A worker
+# whose task child dies rejects the task at once (task_reject_on_worker_lost), so this
+# window only matters when a whole worker is lost.
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 6 * 3600)
+BROKER_DB = DATA_DIR / "broker.sqlite3"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        # With acks_late, Redis re-delivers a task whose worker has not acked within this
-        # window; it must outlast the longest training run or a run would start twice.
-        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 6 * 3600),
-    }
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 else:
-    # Kombu's filesystem transport: a queue of files in the data dir, no server needed.
-    CELERY_BROKER_URL = "filesystem://"
+    # Kombu's SQLAlchemy transport on a SQLite file of its own, made safe by
+    # taxonomy_site.broker (a failed write raises, lost workers' messages come back, acked
+    # rows are deleted): no server needed, no message lost (bench/broker.py).
+    CELERY_BROKER_URL = f"sqlitebroker+sqlite:///{BROKER_DB}"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BROKER_DIR / "queue"),
-        "data_folder_out": str(BROKER_DIR / "queue"),
-        "processed_folder": str(BROKER_DIR / "processed"),
-        # exchange bindings; the default is ./control in the working directory
-        "control_folder": str(BROKER_DIR / "control"),
-        "store_processed": False,
-        # How long an idle worker sleeps between looks at the folder (kombu's default: 1 s),
-        # which is the delay before a new upload starts ingesting. Listing a folder is cheap.
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        "busy_timeout": env_float("CELERY_BROKER_BUSY_TIMEOUT", 30),
+        # How long an idle worker sleeps between looks at the queue (kombu's default: 1 s),
+        # which is the delay before a new upload starts ingesting. A look is one indexed read.
         "polling_interval": env_float("CELERY_BROKER_POLLING_INTERVAL", 0.1),
     }
 CELERY_TASK_IGNORE_RESULT = True  # outcomes are stored on rows, not in a result backend
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # On Redis a worker reserves one task at a time, so a long one never holds others back. On
-# the filesystem broker Celery runs its blocking loop, which acknowledges a finished task only
-# between waits of up to 2 s for the next message: reserving one at a time, the worker idled
-# those 2 s after every ingest task (5 images/s end to end where Redis made 38). Reserving 8
-# keeps it busy (39 images/s; bench/end_to_end.py).
+# the embedded broker (a polling transport) Celery runs its blocking loop, which acknowledges
+# a finished task only between waits of up to 2 s for the next message: reserving one at a
+# time, the worker idled those 2 s after every ingest task (5 images/s end to end where Redis
+# made 38, measured on the filesystem broker). Reserving 8 keeps it busy (39 images/s;
+# bench/end_to_end.py).
 CELERY_WORKER_PREFETCH_MULTIPLIER = env_int(
     "CELERY_WORKER_PREFETCH_MULTIPLIER", 1 if REDIS_URL else 8
 )
@@ -352,6 +377,13 @@ PREDICTION_JOB_STALE_AFTER_MINUTES = env_int("PREDICTION_JOB_STALE_AFTER_MINUTES
 PREDICTION_JOB_RETRY_HOURS = env_int("PREDICTION_JOB_RETRY_HOURS", 24)
 # A training run with no progress (no finished epoch) for this long lost its worker.
 TRAINING_STALE_AFTER_MINUTES = env_int("TRAINING_STALE_AFTER_MINUTES", 90)
+# A new active version predicts the images waiting for people in batches this small, each
+# queueing the next, so that new uploads are never stuck behind the whole library.
+BACKFILL_BATCH_SIZE = env_int("BACKFILL_BATCH_SIZE", 32)
+# A taxonomy retrains by itself after this many newly verified images (admins change it per
+# taxonomy on the models page), and trains its first model once every label has this many.
+RETRAIN_AFTER_VERIFIED = env_int("RETRAIN_AFTER_VERIFIED", 50)
+FIRST_MODEL_MIN_PER_LABEL = env_int("FIRST_MODEL_MIN_PER_LABEL", 5)
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {
         "task": "labelling.worker_heartbeat",
@@ -359,6 +391,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "sweep-stuck-images": {"task": "labelling.sweep_stuck_images", "schedule": 300},
     "sweep-stale-training-runs": {"task": "training.sweep_stale_runs", "schedule": 300},
+    "check-retraining-policies": {"task": "training.check_retraining_policies", "schedule": 600},
+    "resume-backfills": {"task": "training.resume_backfills", "schedule": 900},
     "requeue-stalled-prediction-jobs": {
         "task": "training.requeue_stalled_prediction_jobs",
         "schedule": 300,

@@ -1,4 +1,4 @@
-"""A real Celery worker, on the configured broker (the filesystem transport by default,
+"""A real Celery worker, on the configured broker (the SQLite transport by default,
 Redis when REDIS_URL is set), consumes a task and writes to the real database."""
 
 import time
@@ -9,27 +9,17 @@ from celery.contrib.testing.worker import start_worker
 from labelling.health import check_worker
 from labelling.models import WorkerHeartbeat
 from labelling.tasks import worker_heartbeat
-from taxonomy_site.celery import app, ensure_broker_folders
+from taxonomy_site.celery import app
 
 
 @pytest.fixture
-def celery_worker(transactional_db, tmp_path):
+def celery_worker(transactional_db):
     assert not check_worker().ok  # nothing has reported before the worker starts
-    options = dict(app.conf.broker_transport_options or {})
-    if app.conf.broker_url.startswith("filesystem"):
-        # A broker folder of its own, so no message of another run is consumed here.
-        for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
-            options[key] = str(tmp_path / "broker" / key)
-        app.conf.broker_transport_options = options
-        ensure_broker_folders()
-    saved = app.conf.broker_transport_options
-    try:
-        with start_worker(
-            app, pool="solo", queues=["ingest"], perform_ping_check=False, shutdown_timeout=10
-        ) as worker:
-            yield worker
-    finally:
-        app.conf.broker_transport_options = saved
+    app.control.purge()  # no message left by another test is consumed here
+    with start_worker(
+        app, pool="solo", queues=["ingest"], perform_ping_check=False, shutdown_timeout=10
+    ) as worker:
+        yield worker
 
 
 def test_a_real_worker_runs_the_heartbeat(celery_worker):
@@ -39,3 +29,39 @@ def test_a_real_worker_runs_the_heartbeat(celery_worker):
         time.sleep(0.1)
     assert WorkerHeartbeat.objects.exists()
     assert check_worker().ok
+
+
+def test_a_task_whose_worker_child_is_killed_is_delivered_again(tmp_path):
+    """acks_late + task_reject_on_worker_lost: the message comes back at once, on Redis and
+    on the embedded broker, without waiting for a sweeper or the visibility timeout."""
+    import os
+    import subprocess
+    import sys
+
+    from taxonomy_site.celery import app as celery_app
+
+    folder = tmp_path / "task"
+    folder.mkdir()
+    celery_app.control.purge()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "taxonomy_site", "worker", "-P", "prefork"]
+        + ["-c", "1", "-Q", "crashtest", "-I", "tests.worker_tasks", "-n", "crashtest@%h"]
+        + ["--without-mingle", "--without-gossip", "--loglevel", "INFO"],
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        celery_app.send_task("tests.die_once", args=[str(folder)], queue="crashtest")
+        deadline = time.monotonic() + 90
+        while not (folder / "ran-again").exists() and time.monotonic() < deadline:
+            assert worker.poll() is None, "the worker itself died"
+            time.sleep(0.2)
+        first = (folder / "first-delivery").read_text()
+        again = (folder / "ran-again").read_text()
+        assert first != again  # a fresh child ran the same message
+    finally:
+        worker.terminate()
+        output = worker.communicate(timeout=30)[0]
+    assert "WorkerLostError" in output or "signal 9" in output

@@ -38,3 +38,19 @@ class TargetForm(forms.Form):
         help_text="0.50–1.00: what the model's own tags must reach on held-out images.",
         widget=forms.NumberInput(attrs={"step": "0.01"}),
     )
+
+
+class RetrainingPolicyForm(forms.Form):
+    enabled = forms.BooleanField(required=False, label="Retrain by itself")
+    after_verified = forms.IntegerField(
+        min_value=0,
+        max_value=100_000,
+        label="After this many newly verified images",
+        help_text="0: never on a count.",
+    )
+    every_hours = forms.IntegerField(
+        min_value=0,
+        max_value=24 * 365,
+        label="And every (hours)",
+        help_text="When anything new was verified; 0: no schedule.",
+    )

@@ -200,3 +200,31 @@ class PredictionJob(models.Model):
 
     def __str__(self) -> str:
         return f"Prediction job {self.id}"
+
+
+class RetrainingPolicy(models.Model):
+    """When a taxonomy retrains by itself: after enough new verified labels, and/or on a
+    schedule; with what it last did, so the admin sees when and why it fired."""
+
+    taxonomy = models.OneToOneField(
+        "labelling.Taxonomy", on_delete=models.CASCADE, related_name="retraining_policy"
+    )
+    enabled = models.BooleanField(default=True)
+    # Retrain once this many images were verified since the last run it started (0: never).
+    after_verified = models.PositiveIntegerField(default=50)
+    # Also retrain this often when anything new was verified (0: no schedule).
+    every_hours = models.PositiveIntegerField(default=24)
+    verified_at_last_run = models.PositiveIntegerField(default=0)
+    last_fired_at = models.DateTimeField(null=True, blank=True)
+    last_reason = models.CharField(max_length=300, blank=True)
+    last_run = models.ForeignKey(
+        TrainingRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "retraining policies"
+
+    def __str__(self) -> str:
+        state = "on" if self.enabled else "off"
+        return f"Retraining of {self.taxonomy_id} ({state})"

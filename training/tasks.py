@@ -65,3 +65,30 @@ def evaluate(model_version_id: int) -> None:
     version = ModelVersion.objects.filter(pk=model_version_id).first()
     if version is not None:
         model_evaluate(model_version=version)
+
+
+@shared_task(name="training.backfill", queue="ingest", acks_late=True, ignore_result=True)
+def backfill(model_version_id: int, after: int = 0) -> None:
+    """One small batch, then the next is queued behind whatever arrived meanwhile."""
+    from training.services.backfill import backfill_step
+
+    version = ModelVersion.objects.filter(pk=model_version_id).first()
+    if version is None:
+        return
+    step = backfill_step(model_version=version, after=after)
+    if step.remaining:
+        backfill.delay(model_version_id, step.last_id)
+
+
+@shared_task(name="training.resume_backfills", queue="ingest", ignore_result=True)
+def resume_backfills() -> None:
+    from training.services.backfill import backfills_resume
+
+    backfills_resume()
+
+
+@shared_task(name="training.check_retraining_policies", queue="ingest", ignore_result=True)
+def check_retraining_policies() -> None:
+    from training.services.retraining import retraining_policies_check
+
+    retraining_policies_check()

@@ -11,6 +11,7 @@ urlpatterns = [
     path("compare/", views.compare, name="models-compare"),
     path("evaluate/", views.evaluate, name="models-evaluate"),
     path("rollback/", views.rollback, name="models-rollback"),
+    path("retraining/", views.set_retraining, name="models-retraining"),
     path("target/", views.set_target, name="models-target"),
     path("<int:version_id>/", views.version_detail, name="model-version"),
     path("<int:version_id>/activate/", views.activate, name="model-version-activate"),

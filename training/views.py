@@ -25,10 +25,12 @@ from labelling.models import Client, Label, Taxonomy
 from labelling.tenancy import CAN_MANAGE_CLIENT
 from labelling.throttling import throttle_post
 from training import presentation
-from training.forms import ActivateForm, TargetForm, TrainForm
+from training.forms import ActivateForm, RetrainingPolicyForm, TargetForm, TrainForm
 from training.models import ACTIVE_RUN_STATUSES, ModelActivation, ModelVersion, TrainingRun
 from training.services.auto_accept import auto_accept_target_set
+from training.services.backfill import backfill_progress
 from training.services.dataset import NotEnoughData
+from training.services.retraining import retraining_policy_of, retraining_policy_set
 from training.services.training import TrainingAlreadyRunning, training_request
 from training.services.versions import (
     ActivationRefused,
@@ -115,7 +117,17 @@ def models_list(request: HttpRequest) -> HttpResponse:
         "compare_a": versions[1].pk if len(versions) > 1 else None,
         "compare_b": versions[0].pk if versions else None,
         "versions": versions,
+        "retraining": retraining_policy_of(taxonomy),
+        "backfill": backfill_progress(taxonomy=taxonomy),
     }
+    policy = context["retraining"]
+    context["retraining_form"] = RetrainingPolicyForm(
+        initial={
+            "enabled": policy.enabled,
+            "after_verified": policy.after_verified,
+            "every_hours": policy.every_hours,
+        }
+    )
     return render(request, "training/models.html", context)
 
 
@@ -292,6 +304,30 @@ def set_target(request: HttpRequest) -> HttpResponse:
     else:
         messages.success(request, f"Target precision set to {target:.2f}.")
     return redirect(target_page)
+
+
+@login_required
+@require_POST
+def set_retraining(request: HttpRequest) -> HttpResponse:
+    _client, taxonomy = _scope(request)
+    form = RetrainingPolicyForm(request.POST)
+    if not form.is_valid():
+        errors = " ".join(f"{form.fields[k].label}: {' '.join(v)}" for k, v in form.errors.items())
+        messages.error(request, f"The retraining policy was not changed. {errors}")
+        return redirect("models")
+    policy = retraining_policy_set(taxonomy=taxonomy, **form.cleaned_data)
+    messages.success(
+        request,
+        "Retraining policy saved: "
+        + (
+            f"after {policy.after_verified} newly verified images"
+            + (f", and every {policy.every_hours} h" if policy.every_hours else "")
+            if policy.enabled
+            else "off (train by hand only)"
+        )
+        + ".",
+    )
+    return redirect("models")
 
 
 def _comparison_rows(a: ModelVersion, b: ModelVersion) -> list[dict]:

@@ -60,14 +60,8 @@ class ReviewView(ClientScopedMixin, APIView):
     ``roles`` for every method, reads included (403)."""
 
     roles: tuple[str, ...] = CAN_REVIEW
-    write_roles = tuple(Role.values)  # the check below covers writes too, with its own words
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        if request.membership.role not in self.roles:
-            raise PermissionDenied(
-                f"Your role ({request.membership.role}) does not review images here."
-            )
+    write_roles = tuple(Role.values)  # ``roles`` decides, for writes as for reads
+    refusal = "does not review images here"
 
     def handle_exception(self, exc):
         if isinstance(exc, review_service.ReviewConflict):

@@ -16,6 +16,11 @@ class Prediction(models.Model):
         "labelling.Label", on_delete=models.SET_NULL, null=True, related_name="+"
     )
     top_probability = models.FloatField(default=0.0)
+    # The machine tag this version contradicted when it became active: the image went back
+    # to review, and the reviewer sees what the previous version had said.
+    overturned_label = models.ForeignKey(
+        "labelling.Label", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from labelling.models import Client, Image, ImageLabel, ImageStatus, Label, Review
-from labelling.tenancy import CAN_UPLOAD, client_for_user_or_404
+from labelling.tenancy import CAN_UPLOAD, client_for_user
 
 PAGE_SIZE = 48
 MAX_PAGE = 200  # OFFSET never passes 9,552 rows; beyond that, narrow the filters
@@ -138,7 +138,7 @@ def my_library(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_safe
 def library(request: HttpRequest, client_slug: str) -> HttpResponse:
-    client, membership = client_for_user_or_404(request.user, client_slug)
+    client, membership = client_for_user(request.user, client_slug)
     form = LibraryFilters(request.GET or None, client=client)
     filters: dict = {}
     if form.is_bound:
@@ -186,7 +186,7 @@ def library(request: HttpRequest, client_slug: str) -> HttpResponse:
 @login_required
 @require_safe
 def image_detail(request: HttpRequest, client_slug: str, image_id: int) -> HttpResponse:
-    client, _membership = client_for_user_or_404(request.user, client_slug)
+    client, _membership = client_for_user(request.user, client_slug)
     image = get_object_or_404(
         Image.objects.for_client(client).select_related("batch", "uploaded_by"), pk=image_id
     )

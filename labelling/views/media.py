@@ -14,7 +14,7 @@ from django.views.decorators.http import require_safe
 from labelling import storage_names
 from labelling.image_validation import EXTENSIONS, MIME_TYPES
 from labelling.models import Image
-from labelling.tenancy import client_for_user_or_404
+from labelling.tenancy import client_for_user
 
 THUMBNAIL_TYPE = "image/jpeg"  # thumbnails are always re-encoded as JPEG
 
@@ -53,7 +53,7 @@ def image_thumbnail(request: HttpRequest, client_slug: str, image_id: int) -> Ht
 
 
 def _image_or_404(request: HttpRequest, client_slug: str, image_id: int) -> Image:
-    client, _membership = client_for_user_or_404(request.user, client_slug)
+    client, _membership = client_for_user(request.user, client_slug)
     return get_object_or_404(
         Image.objects.for_client(client).only(
             "id", "file", "thumbnail", "format", "sha256", "original_name"

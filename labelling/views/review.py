@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
@@ -18,7 +17,7 @@ from labelling.selectors.labels import label_choices, labels_waiting
 from labelling.selectors.queue import LEAST_CERTAIN, ORDERS
 from labelling.services import review as review_service
 from labelling.services.review_stats import MAX_DAYS, review_stats
-from labelling.tenancy import CAN_REVIEW, client_for_user_or_404
+from labelling.tenancy import CAN_REVIEW, client_for_user
 
 SINGLE, GRID = "single", "grid"
 BUFFER = 5  # images held and loaded ahead of the one on screen
@@ -52,10 +51,9 @@ class QueueForm(forms.Form):
 
 
 def _reviewer_or_403(request: HttpRequest, client_slug: str) -> tuple[Client, Membership]:
-    client, membership = client_for_user_or_404(request.user, client_slug)
-    if membership.role not in CAN_REVIEW:
-        raise PermissionDenied("Your role does not review images here.")
-    return client, membership
+    return client_for_user(
+        request.user, client_slug, roles=CAN_REVIEW, refusal="does not review images here"
+    )
 
 
 @login_required

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from labelling.image_validation import ALLOWED_FORMATS, FORMAT_NAMES
-from labelling.tenancy import CAN_UPLOAD, client_for_user_or_404
+from labelling.tenancy import CAN_UPLOAD, client_for_user
 
 # Parallel requests from one browser: enough to hide latency, few enough that one librarian's
 # 10,000 files do not take every web worker.
@@ -30,9 +29,9 @@ def my_upload(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_safe
 def upload(request: HttpRequest, client_slug: str) -> HttpResponse:
-    client, membership = client_for_user_or_404(request.user, client_slug)
-    if membership.role not in CAN_UPLOAD:
-        raise PermissionDenied("Your role cannot upload images.")
+    client, _membership = client_for_user(
+        request.user, client_slug, roles=CAN_UPLOAD, refusal="cannot upload images"
+    )
     config = {
         "batchesUrl": reverse("api-batches", args=[client.slug]),
         "libraryUrl": reverse("library", args=[client.slug]),

@@ -4,9 +4,9 @@
  * ends; then the page reloads once, so the table shows the new version. Without JavaScript
  * the form posts normally and the page shows the run as it was when loaded.
  */
-(function () {
-  "use strict";
+import { errorMessage, getJSON, request } from "./lib/request.js";
 
+{
   var POLL_MS = 1000;
   var form = document.getElementById("train-form");
   var card = document.getElementById("run-card");
@@ -48,13 +48,10 @@
 
   function poll() {
     timer = null;
-    fetch(box.dataset.progressUrl, {
-      credentials: "same-origin",
-      headers: { Accept: "application/json" },
-    })
-      .then(function (response) {
-        if (!response.ok) throw new Error("HTTP " + response.status);
-        return response.json();
+    getJSON(box.dataset.progressUrl)
+      .then(function (res) {
+        if (!res.ok) throw new Error("HTTP " + res.status);
+        return res.data;
       })
       .then(function (run) {
         show(run);
@@ -79,29 +76,20 @@
       event.preventDefault();
       trainMessage.textContent = "";
       button.disabled = true;
-      fetch(form.action, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { Accept: "application/json" },
-        body: new FormData(form),
-      })
-        .then(function (response) {
-          return response.json().then(function (body) {
-            return { ok: response.ok, body: body };
-          });
-        })
+      var data = new FormData(form);
+      request(form.action, { method: "POST", form: data, csrfToken: data.get("csrfmiddlewaretoken") })
         .then(function (answer) {
           if (!answer.ok) {
-            trainMessage.textContent = answer.body.detail || "Training could not be started.";
+            trainMessage.textContent = errorMessage(answer, "Training could not be started.");
             button.disabled = false;
             return;
           }
-          show(answer.body.run);
+          show(answer.data.run);
           if (timer) window.clearTimeout(timer);
-          follow(answer.body.run, false);
+          follow(answer.data.run, false);
         })
-        .catch(function () {
-          trainMessage.textContent = "The server did not answer; try again.";
+        .catch(function (error) {
+          trainMessage.textContent = error.message;
           button.disabled = false;
         });
     });
@@ -111,4 +99,4 @@
     button.disabled = true;
     timer = window.setTimeout(poll, POLL_MS);
   }
-})();
+}

@@ -6,9 +6,9 @@
  * already in the library, refused with a reason) is shown in the outcome table; rows are
  * added once per animation frame, so thousands of answers do not stall the page.
  */
-(function () {
-  "use strict";
+import { errorMessage, postJSON } from "./lib/request.js";
 
+{
   var config = JSON.parse(document.getElementById("upload-config").textContent);
   var csrfToken = document.querySelector("#batch-form [name=csrfmiddlewaretoken]").value;
   var UppyLib = window.Uppy;
@@ -97,21 +97,12 @@
       return batchPromise;
     }
     var name = document.getElementById("batch-name").value;
-    batchPromise = fetch(config.batchesUrl, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: {
-        "Content-Type": "application/json",
-        Accept: "application/json",
-        "X-CSRFToken": csrfToken,
-      },
-      body: JSON.stringify({ name: name }),
-    })
-      .then(function (response) {
-        if (!response.ok) {
-          throw new Error("Could not start a batch (HTTP " + response.status + "). Reload the page.");
+    batchPromise = postJSON(config.batchesUrl, { name: name }, csrfToken)
+      .then(function (res) {
+        if (!res.ok) {
+          throw new Error(errorMessage(res, "Could not start a batch."));
         }
-        return response.json();
+        return res.data;
       })
       .then(function (created) {
         batch = created;
@@ -292,4 +283,4 @@
   });
 
   window.taxonomyUploader = uppy; // for people debugging in the console, and browser tests
-})();
+}

@@ -46,6 +46,16 @@ def test_single_mode_with_the_keyboard(world, page_as):
     page = page_as(world.reviewer)
     page.goto(QUEUE)
     showing(page, first)
+    # A small image fills the viewing area, its pixels kept sharp.
+    natural, shown, area, sharp = page.evaluate(
+        """() => {
+            const stage = document.getElementById("review-stage");
+            const img = stage.querySelector("img");
+            return [img.naturalWidth, img.getBoundingClientRect().width, stage.clientWidth,
+                    img.classList.contains("upscaled")];
+        }"""
+    )
+    assert natural * 2 < area and abs(shown - area) < 1 and sharp
     # Every image ahead is held and downloaded before the first key. (Here that also keeps
     # the live server's in-memory SQLite from reading and writing at once, which it cannot.)
     page.wait_for_load_state("networkidle")

@@ -3,7 +3,6 @@ owner, a reviewer, a member without the review role and an outsider."""
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
@@ -17,6 +16,7 @@ from labelling.api import review as review_api
 from labelling.models import ImageLabel, ImageStatus, Review, ReviewLease, Role
 from labelling.models.images import LabelSource
 from labelling.services import review as rs
+from labelling.services.review.cache import queue_heads
 from tests import factories
 from tests.labelling.test_review_service import (
     expire_all_holds,
@@ -315,12 +315,16 @@ def test_next_and_decisions_keep_a_bounded_number_of_queries(world, api_client_f
     assert ImageLabel.objects.filter(source=LabelSource.HUMAN).count() == 20
 
 
-def test_next_reads_an_old_queue_head_again_after_answering(world, queue, api_client_for, settings):
-    settings.REVIEW_QUEUE_WINDOW_SECONDS = 0.05
+def test_next_reads_an_old_queue_head_again_after_answering(
+    world, queue, api_client_for, settings, monkeypatch
+):
+    settings.REVIEW_QUEUE_WINDOW_SECONDS = 5
+    now = [1000.0]
+    monkeypatch.setattr(queue_heads, "clock", lambda: now[0])
     api = api_client_for(world.reviewer)
     [first] = next_items(api, count=1)
     newcomer = predicted_image(world.client_a, queue.version, [(world.labels.building, 0.1)])
-    time.sleep(0.06)
+    now[0] += 6  # past the head's time, not past STALE_FOR_AT_MOST of it
     # The head is past its time: this answer still comes from it, and it is read again
     # once the answer is out, so that the request after sees the newcomer.
     assert [i["id"] for i in next_items(api, count=2)] == [first["id"], queue.images[1].pk]

@@ -70,10 +70,11 @@ def test_other_roles_get_403_on_every_page(world, persona, queued_runs):
         reverse("models-train"),
         reverse("models-rollback"),
         reverse("models-target"),
+        reverse("models-retraining"),
         reverse("model-version-activate", args=[version.pk]),
         reverse("models-evaluate"),
     ):
-        data = {"target": "0.9", "force": "on", "version": version.pk}
+        data = {"target": "0.9", "force": "on", "version": version.pk, "after_verified": "5"}
         assert browser.post(url, data).status_code == 403, url
     assert queued_runs == [] and TrainingRun.objects.count() == 1
 
@@ -389,3 +390,40 @@ def test_activate_compare_and_roll_back_with_real_models(world, tiny_backbone):
         assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version == v1
     finally:
         runtime.forget_models()
+
+
+# --- The retraining policy ----------------------------------------------------------------------
+
+
+def test_the_admin_sees_the_retraining_policy_and_turns_it_off(world):
+    from training.services.retraining import retraining_policy_of
+
+    browser = as_user(world.owner)
+    html = browser.get(reverse("models")).content.decode()
+    assert "Retrains by itself after 50 newly verified images" in html
+    assert "It has not fired yet." in html
+    response = browser.post(
+        reverse("models-retraining"), {"after_verified": "20", "every_hours": "0"}
+    )
+    assert response.status_code == 302
+    assert flash(response) == ["Retraining policy saved: off (train by hand only)."]
+    policy = retraining_policy_of(world.taxonomy)
+    assert (policy.enabled, policy.after_verified, policy.every_hours) == (False, 20, 0)
+    assert (
+        "Off: models train only when an admin asks."
+        in browser.get(reverse("models")).content.decode()
+    )
+
+
+def test_a_bad_retraining_policy_is_refused_with_a_message_and_nothing_changes(world):
+    from training.services.retraining import retraining_policy_of
+
+    browser = as_user(world.owner)
+    response = browser.post(
+        reverse("models-retraining"), {"enabled": "on", "after_verified": "-3", "every_hours": "x"}
+    )
+    assert response.status_code == 302
+    (message,) = flash(response)
+    assert message.startswith("The retraining policy was not changed.")
+    assert "newly verified images" in message
+    assert retraining_policy_of(world.taxonomy).pk is None

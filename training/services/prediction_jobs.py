@@ -130,7 +130,7 @@ def _enqueue(image_ids: list[int], top_n: int, model_version_id: int) -> None:
 def prediction_jobs_requeue_stalled(*, now=None) -> dict[str, int]:
     """Queue again the images of jobs that stopped moving; returns {job id: images queued}.
 
-    A predict message can be lost: on the filesystem broker a worker killed mid-task takes
+    A predict message can be lost: on the embedded broker a whole worker killed mid-task takes
     its reserved messages with it, and a broker can lose its queue. A job counts as stalled
     when it is older than PREDICTION_JOB_STALE_AFTER_MINUTES, has images without a
     prediction of its version (and not failed), and none of its predictions is that recent.

@@ -330,7 +330,7 @@ def training_sweep_stale(*, stale_after: timedelta) -> list[int]:
 
 def training_requeue_waiting(*, waiting_after: timedelta) -> list[int]:
     """Send again the runs still queued after ``waiting_after``: their message may be lost
-    (on the filesystem broker a killed worker takes the messages it had reserved with it),
+    (a whole worker killed takes the messages it had reserved with it until the visibility timeout),
     and a queued run that never starts would block its taxonomy for good. A run that was
     merely waiting behind others is harmless to send twice: the task claims it first, and
     the copy finds it taken. Each run is sent again at most once per period."""

@@ -49,6 +49,8 @@ def model_activate(
 ) -> ModelActivation:
     """Point the taxonomy at ``model_version``. Unless forced (or rolling back), it must do
     at least as well as the active version on the same gold test images."""
+    from training.services.backfill import backfill_start
+
     _verify_artifact(model_version)
     if not force and not is_rollback:
         from training.services.evaluation import compare_on_gold
@@ -79,6 +81,8 @@ def model_activate(
         else:
             pointer.model_version = model_version
             pointer.save(update_fields=["model_version", "updated_at"])
+        # Every pointer move (promotion, activation, rollback) passes here.
+        backfill_start(model_version=model_version)
         return ModelActivation.objects.create(
             taxonomy=taxonomy,
             model_version=model_version,

@@ -35,6 +35,7 @@ from labelling.selectors.queue import QUEUE_STATUSES, labels_of, latest_predicti
 from labelling.services.review.conflicts import ReviewConflict, changed, not_decidable, stale
 from labelling.services.review.leases import leases_end
 from labelling.services.review.suggestions import is_multi_label, suggested_labels
+from training.services.retraining import retraining_after_review
 
 MAX_DECISIONS = 200  # per submission
 MAX_SECONDS_SPENT = 3600.0
@@ -179,6 +180,7 @@ def _decide(*, client: Client, user, decisions: Sequence[Decision], with_leases:
     for review in reviews:
         image = images[review.image_id]
         image.status, image.status_changed_at = review.snapshot.result_status, now
+    retraining_after_review(client=client)
     return reviews
 
 

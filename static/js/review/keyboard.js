@@ -1,0 +1,72 @@
+/*
+ * The keys of single and grid mode, and the buttons that do the same.
+ */
+
+import { root, search, state } from "./context.js";
+import { acceptPage, moveCursor, toggleTile } from "./grid.js";
+import { startKey } from "./marks.js";
+import { acceptCurrent, pick, reject, skip, undo } from "./single.js";
+
+
+
+
+
+export function onKey(e) {
+  if (e.defaultPrevented || e.altKey || e.ctrlKey || e.metaKey) return;
+  if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement || e.target instanceof HTMLTextAreaElement) return;
+  state.lastActivity = Date.now();
+  var key = e.key;
+  if (key === "u") {
+    e.preventDefault();
+    undo();
+    return;
+  }
+  if (state.view === "grid") {
+    if (key.startsWith("Arrow")) {
+      e.preventDefault();
+      moveCursor(key);
+    } else if (key === " " || key === "x") {
+      e.preventDefault();
+      toggleTile(state.cursor);
+    } else if (/^[1-9]$/.test(key)) {
+      e.preventDefault();
+      state.cursor = Number(key) - 1;
+      toggleTile(state.cursor);
+    } else if (key === "Enter") {
+      e.preventDefault();
+      acceptPage();
+    }
+    return;
+  }
+  if (/^[1-9]$/.test(key)) {
+    e.preventDefault();
+    pick(Number(key) - 1);
+  } else if (key === "Enter") {
+    e.preventDefault();
+    acceptCurrent();
+  } else if (key === "x") {
+    e.preventDefault();
+    reject();
+  } else if (key === "s") {
+    e.preventDefault();
+    skip();
+  } else if (key === "/") {
+    e.preventDefault();
+    search.focus();
+  }
+}
+
+export function initKeys() {
+  document.addEventListener("keydown", onKey);
+  document.addEventListener("pointerdown", function () { state.lastActivity = Date.now(); });
+  root.querySelectorAll("[data-action]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var action = button.dataset.action;
+      if (action === "accept") acceptCurrent();
+      else if (action === "reject") reject();
+      else if (action === "skip") skip();
+      else if (action === "undo") undo();
+      button.blur();
+    });
+  });
+}

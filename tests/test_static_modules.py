@@ -1,0 +1,47 @@
+"""Production static files: the pages' ES modules import the hashed names of each other."""
+
+import json
+import re
+
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+
+IMPORT = re.compile(r"""(?:import|export)\b[^;'"]*?\bfrom\s*["']([^"']+)["']""")
+
+
+@pytest.fixture
+def collected(tmp_path):
+    storages = {
+        "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+        "staticfiles": {"BACKEND": "taxonomy_site.storage.StaticFilesStorage"},
+    }
+    with override_settings(STATIC_ROOT=tmp_path, STORAGES=storages, DEBUG=False):
+        call_command("collectstatic", interactive=False, verbosity=0)
+    manifest = json.loads((tmp_path / "staticfiles.json").read_text())["paths"]
+    return tmp_path, manifest
+
+
+def test_it_rewrites_module_imports_to_hashed_files(collected):
+    root, manifest = collected
+    hashed = root / manifest["js/review.js"]
+    imports = IMPORT.findall(hashed.read_text())
+    assert imports, "review.js imports its parts"
+    for name in imports:
+        assert re.search(r"\.[0-9a-f]{12}\.js$", name), name
+    assert any(name.startswith("./review/context.") for name in imports)
+
+
+@pytest.mark.parametrize("entry", ["js/review.js", "js/upload.js", "js/models.js"])
+def test_every_module_a_page_loads_exists_under_its_hashed_name(collected, entry):
+    root, manifest = collected
+    seen, todo = set(), [root / manifest[entry]]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        assert path.is_file(), path
+        for name in IMPORT.findall(path.read_text()):
+            todo.append((path.parent / name).resolve())
+    assert len(seen) > 1, "the page loads the shared request helper"
