@@ -6,6 +6,7 @@ from training.models import (
     ModelActivation,
     ModelVersion,
     PredictionJob,
+    RetrainingPolicy,
     TrainingRun,
 )
 
@@ -56,3 +57,10 @@ class PredictionJobAdmin(admin.ModelAdmin):
     list_display = ["__str__", "client", "model_version", "top_n", "created_at"]
     readonly_fields = [f.name for f in PredictionJob._meta.fields]
     exclude = ["images"]  # thousands, at times: the job API lists them
+
+
+@admin.register(RetrainingPolicy)
+class RetrainingPolicyAdmin(admin.ModelAdmin):
+    list_display = ["taxonomy", "enabled", "after_verified", "every_hours", "last_fired_at"]
+    # What it last did is the policy's own record: the admin edits the rule, not its history.
+    readonly_fields = ["verified_at_last_run", "last_fired_at", "last_reason", "last_run"]
