@@ -2,6 +2,7 @@
 
 from django.http import HttpResponse
 from django.urls import path
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
@@ -31,8 +32,12 @@ class TagExportView(ClientScopedMixin, APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("file_format", str, "path", enum=list(FORMATS))],
-        # One documented body per format's own type, as the download is sent.
-        responses={(200, content_type): bytes for content_type in CONTENT_TYPES.values()},
+        # One documented body per format's own type, as the download is sent: the JSON
+        # export is an object, the CSV and the zip of sidecars are files.
+        responses={
+            (200, content_type): OpenApiTypes.OBJECT if content_type.endswith("json") else bytes
+            for content_type in CONTENT_TYPES.values()
+        },
     )
     def get(self, request, client_slug, file_format):
         try:
