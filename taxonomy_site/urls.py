@@ -6,6 +6,7 @@ from django.views.defaults import bad_request, page_not_found
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from labelling.throttling import throttle_login, throttle_post
+from training import urls as training_urls
 
 urlpatterns = [
     # Both login forms count their attempts (labelling/throttling.py); these come before the
@@ -23,7 +24,9 @@ urlpatterns = [
     path("api/v1/", include("labelling.api.urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("models/", include("training.urls")),
+    path("clients/<slug:client_slug>/models/", include("training.urls")),
+    # The model pages' old addresses, from before they moved under their client.
+    path("models/", include(training_urls.legacy_urlpatterns)),
     path("", include("labelling.urls")),
 ]
 

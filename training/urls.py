@@ -1,4 +1,5 @@
-"""The model pages, under /models/ (see taxonomy_site.urls): they work on the current client."""
+"""The model pages, under /clients/<slug>/models/ (see taxonomy_site.urls); ``legacy_urlpatterns``
+answer the old /models/... addresses with a redirect to the current client's."""
 
 from django.urls import path
 
@@ -15,4 +16,9 @@ urlpatterns = [
     path("target/", views.set_target, name="models-target"),
     path("<int:version_id>/", views.version_detail, name="model-version"),
     path("<int:version_id>/activate/", views.activate, name="model-version-activate"),
+]
+
+legacy_urlpatterns = [
+    path("", views.legacy_redirect),
+    path("<path:rest>", views.legacy_redirect),
 ]

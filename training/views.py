@@ -1,9 +1,11 @@
 """The model pages of a client's admins: the versions of their sector's taxonomy, one
 version in detail, two side by side; train, activate, roll back, move the auto-accept target.
 
-Pages work on the current client (the one chosen in the switcher). Its admins manage the
-sector's models (every client of a sector shares them); another role of the client gets a
-403, and a version or run of another taxonomy is a 404 whoever asks.
+Pages live under /clients/<slug>/models/ and resolve the client through
+``client_for_user``: not a member is a 404, another role than admin a 403. Its admins manage
+the sector's models (every client of a sector shares them); a version or run of another
+taxonomy is a 404 whoever asks. The old /models/... addresses redirect to the current
+client's (``legacy_redirect``).
 
 Training runs on the training queue; the list page polls ``run_progress`` for its progress
 bar. Activating, rolling back and comparing load no model here: the services read the
@@ -14,15 +16,15 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.encoding import escape_uri_path
 from django.views.decorators.http import require_POST, require_safe
 
 from labelling.models import Client, Label, Taxonomy
-from labelling.tenancy import CAN_MANAGE_CLIENT
+from labelling.tenancy import CAN_MANAGE_CLIENT, SESSION_KEY, client_for_user, memberships_of
 from labelling.throttling import throttle_post
 from training import presentation
 from training.forms import ActivateForm, RetrainingPolicyForm, TargetForm, TrainForm
@@ -43,12 +45,13 @@ from training.services.versions import (
 from training.tasks import evaluate as evaluate_task
 
 
-def _scope(request: HttpRequest) -> tuple[Client, Taxonomy]:
-    client, membership = request.client, request.membership
-    if client is None:
-        raise Http404("You are not a member of any client.")
-    if membership.role not in CAN_MANAGE_CLIENT:
-        raise PermissionDenied("Only the client's admins manage its sector's models.")
+def _scope(request: HttpRequest, client_slug: str) -> tuple[Client, Taxonomy]:
+    client, _membership = client_for_user(
+        request.user,
+        client_slug,
+        roles=CAN_MANAGE_CLIENT,
+        refusal="does not manage this sector's models (admins do)",
+    )
     taxonomy = client.taxonomy
     if taxonomy is None:
         raise Http404(f"The {client.sector.name} sector has no taxonomy yet.")
@@ -63,7 +66,7 @@ def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def run_state(run: TrainingRun) -> dict:
+def run_state(run: TrainingRun, client_slug: str) -> dict:
     """What the progress bar shows (the page renders it, and the poll answers it)."""
     finished = run.status not in ACTIVE_RUN_STATUSES
     percent = 100 if run.status == "succeeded" else round(run.progress * 100)
@@ -79,9 +82,12 @@ def run_state(run: TrainingRun) -> dict:
         "percent": percent,
         "message": run.message,
         "finished": finished,
-        "progress_url": reverse("models-run-progress", args=[run.pk]),
+        "progress_url": reverse("models-run-progress", args=[client_slug, run.pk]),
         "version": (
-            {"number": version.number, "url": reverse("model-version", args=[version.pk])}
+            {
+                "number": version.number,
+                "url": reverse("model-version", args=[client_slug, version.pk]),
+            }
             if version
             else None
         ),
@@ -90,8 +96,8 @@ def run_state(run: TrainingRun) -> dict:
 
 @login_required
 @require_safe
-def models_list(request: HttpRequest) -> HttpResponse:
-    client, taxonomy = _scope(request)
+def models_list(request: HttpRequest, client_slug: str) -> HttpResponse:
+    client, taxonomy = _scope(request, client_slug)
     active = active_version(taxonomy)
     versions = list(ModelVersion.objects.filter(taxonomy=taxonomy).order_by("-number"))
     rows = [
@@ -113,7 +119,7 @@ def models_list(request: HttpRequest) -> HttpResponse:
         "taxonomy": taxonomy,
         "rows": rows,
         "active": active,
-        "run": run_state(run) if run else None,
+        "run": run_state(run, client_slug) if run else None,
         "train_form": TrainForm(),
         "activations": activations,
         "compare_a": versions[1].pk if len(versions) > 1 else None,
@@ -136,15 +142,15 @@ def models_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 @throttle_post("training")
-def train(request: HttpRequest) -> HttpResponse:
-    _client, taxonomy = _scope(request)
+def train(request: HttpRequest, client_slug: str) -> HttpResponse:
+    _client, taxonomy = _scope(request, client_slug)
     form = TrainForm(request.POST)
     if not form.is_valid():
         detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
         if _wants_json(request):
             return JsonResponse({"detail": detail}, status=400)
         messages.error(request, f"Training was not started ({detail}).")
-        return redirect("models")
+        return redirect("models", client_slug=client_slug)
     try:
         run = training_request(
             taxonomy=taxonomy,
@@ -156,22 +162,22 @@ def train(request: HttpRequest) -> HttpResponse:
         if _wants_json(request):
             return JsonResponse({"detail": str(exc)}, status=409)
         messages.error(request, str(exc))
-        return redirect("models")
+        return redirect("models", client_slug=client_slug)
     if _wants_json(request):
         run.refresh_from_db()  # an eager worker may have finished it already
-        return JsonResponse({"run": run_state(run)}, status=202)
+        return JsonResponse({"run": run_state(run, client_slug)}, status=202)
     messages.success(request, f"Training ({run.get_mode_display().lower()}) is queued.")
-    return redirect("models")
+    return redirect("models", client_slug=client_slug)
 
 
 @login_required
 @require_safe
-def run_progress(request: HttpRequest, run_id: int) -> JsonResponse:
-    _client, taxonomy = _scope(request)
+def run_progress(request: HttpRequest, client_slug: str, run_id: int) -> JsonResponse:
+    _client, taxonomy = _scope(request, client_slug)
     run = get_object_or_404(
         TrainingRun.objects.filter(taxonomy=taxonomy).select_related("model_version"), pk=run_id
     )
-    return JsonResponse(run_state(run))
+    return JsonResponse(run_state(run, client_slug))
 
 
 def _detail_context(client: Client, taxonomy: Taxonomy, version: ModelVersion) -> dict:
@@ -200,8 +206,8 @@ def _detail_context(client: Client, taxonomy: Taxonomy, version: ModelVersion) -
 
 @login_required
 @require_safe
-def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
-    client, taxonomy = _scope(request)
+def version_detail(request: HttpRequest, client_slug: str, version_id: int) -> HttpResponse:
+    client, taxonomy = _scope(request, client_slug)
     version = _version_or_404(taxonomy, version_id)
     return render(
         request, "training/version_detail.html", _detail_context(client, taxonomy, version)
@@ -210,8 +216,8 @@ def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def activate(request: HttpRequest, version_id: int) -> HttpResponse:
-    client, taxonomy = _scope(request)
+def activate(request: HttpRequest, client_slug: str, version_id: int) -> HttpResponse:
+    client, taxonomy = _scope(request, client_slug)
     version = _version_or_404(taxonomy, version_id)
     form = ActivateForm(request.POST)
     force = form.is_valid() and form.cleaned_data["force"]
@@ -230,20 +236,20 @@ def activate(request: HttpRequest, version_id: int) -> HttpResponse:
         }
         return render(request, "training/version_detail.html", context, status=409)
     messages.success(request, f"v{version.number} is now the active model.")
-    return redirect("model-version", version_id=version.pk)
+    return redirect("model-version", client_slug=client_slug, version_id=version.pk)
 
 
 @login_required
 @require_POST
-def evaluate(request: HttpRequest) -> HttpResponse:
+def evaluate(request: HttpRequest, client_slug: str) -> HttpResponse:
     """Have the worker measure versions on today's gold test images (the set grows as the
     library does); the compare page shows the result once their answers are stored."""
-    _client, taxonomy = _scope(request)
+    _client, taxonomy = _scope(request, client_slug)
     ids = [v for v in request.POST.getlist("version") if v.isdigit()]
     versions = [_version_or_404(taxonomy, v) for v in dict.fromkeys(ids)]
     if not versions:
         messages.error(request, "Choose the versions to measure.")
-        return redirect("models")
+        return redirect("models", client_slug=client_slug)
     for version in versions:
         transaction.on_commit(lambda pk=version.pk: evaluate_task.delay(pk))
     numbers = " and ".join(f"v{v.number}" for v in versions)
@@ -252,15 +258,15 @@ def evaluate(request: HttpRequest) -> HttpResponse:
         f"The worker is measuring {numbers} on today's gold test images; reload in a moment.",
     )
     back = request.POST.get("next", "")
-    if back.startswith(reverse("models-compare")):
+    if back.startswith(reverse("models-compare", args=[client_slug])):
         return redirect(back)
-    return redirect("models")
+    return redirect("models", client_slug=client_slug)
 
 
 @login_required
 @require_POST
-def rollback(request: HttpRequest) -> HttpResponse:
-    _client, taxonomy = _scope(request)
+def rollback(request: HttpRequest, client_slug: str) -> HttpResponse:
+    _client, taxonomy = _scope(request, client_slug)
     try:
         activation = model_rollback(taxonomy=taxonomy, user=request.user)
     except ActivationRefused as exc:
@@ -269,21 +275,21 @@ def rollback(request: HttpRequest) -> HttpResponse:
         messages.success(
             request, f"Rolled back: v{activation.model_version.number} is the active model again."
         )
-    return redirect("models")
+    return redirect("models", client_slug=client_slug)
 
 
 @login_required
 @require_POST
-def set_target(request: HttpRequest) -> HttpResponse:
-    _client, taxonomy = _scope(request)
+def set_target(request: HttpRequest, client_slug: str) -> HttpResponse:
+    _client, taxonomy = _scope(request, client_slug)
     form = TargetForm(request.POST)
     back = request.POST.get("version")
     target_page = (
-        reverse("model-version", args=[back])
+        reverse("model-version", args=[client_slug, back])
         if back
         and back.isdigit()
         and ModelVersion.objects.filter(taxonomy=taxonomy, pk=back).exists()
-        else reverse("models")
+        else reverse("models", args=[client_slug])
     )
     if not form.is_valid():
         messages.error(request, f"The target was not changed: {' '.join(form.errors['target'])}")
@@ -308,13 +314,13 @@ def set_target(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def set_retraining(request: HttpRequest) -> HttpResponse:
-    _client, taxonomy = _scope(request)
+def set_retraining(request: HttpRequest, client_slug: str) -> HttpResponse:
+    _client, taxonomy = _scope(request, client_slug)
     form = RetrainingPolicyForm(request.POST)
     if not form.is_valid():
         errors = " ".join(f"{form.fields[k].label}: {' '.join(v)}" for k, v in form.errors.items())
         messages.error(request, f"The retraining policy was not changed. {errors}")
-        return redirect("models")
+        return redirect("models", client_slug=client_slug)
     policy = retraining_policy_set(taxonomy=taxonomy, **form.cleaned_data)
     messages.success(
         request,
@@ -327,7 +333,7 @@ def set_retraining(request: HttpRequest) -> HttpResponse:
         )
         + ".",
     )
-    return redirect("models")
+    return redirect("models", client_slug=client_slug)
 
 
 def _comparison_rows(a: ModelVersion, b: ModelVersion) -> list[dict]:
@@ -380,13 +386,13 @@ def gold_head_to_head(a: ModelVersion, b: ModelVersion) -> dict | None:
 
 @login_required
 @require_safe
-def compare(request: HttpRequest) -> HttpResponse:
-    client, taxonomy = _scope(request)
+def compare(request: HttpRequest, client_slug: str) -> HttpResponse:
+    client, taxonomy = _scope(request, client_slug)
     versions = list(ModelVersion.objects.filter(taxonomy=taxonomy).order_by("-number"))
     a_id, b_id = request.GET.get("a", ""), request.GET.get("b", "")
     if not (a_id.isdigit() and b_id.isdigit()):
         messages.error(request, "Choose two versions to compare.")
-        return redirect("models")
+        return redirect("models", client_slug=client_slug)
     a, b = _version_or_404(taxonomy, a_id), _version_or_404(taxonomy, b_id)
     active = active_version(taxonomy)
     try:
@@ -404,3 +410,27 @@ def compare(request: HttpRequest) -> HttpResponse:
         "versions": versions,
     }
     return render(request, "training/compare.html", context)
+
+
+def _current_client_slug(request: HttpRequest) -> str | None:
+    """The client the old addresses meant: the one chosen in the switcher, else the user's
+    only client. None when neither says which."""
+    memberships = memberships_of(request.user)
+    wanted = request.session.get(SESSION_KEY)
+    chosen = next((m for m in memberships if m.client_id == wanted), None)
+    if chosen is None and len(memberships) == 1:
+        chosen = memberships[0]
+    return chosen.client.slug if chosen is not None else None
+
+
+@login_required
+def legacy_redirect(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """/models/<rest> → /clients/<slug>/models/<rest>, the query string kept. A user of
+    several clients who has chosen none goes home to choose."""
+    slug = _current_client_slug(request)
+    if slug is None:
+        messages.info(request, "Choose a client to see its models.")
+        return redirect("home")
+    url = reverse("models", args=[slug]) + escape_uri_path(rest)
+    query = request.GET.urlencode()
+    return redirect(f"{url}?{query}" if query else url)

@@ -9,7 +9,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelling.api.base import ClientScopedMixin
-from labelling.services.tag_export import FORMATS, TagExportError, tags_download
+from labelling.services.tag_export import (
+    CONTENT_TYPES,
+    FORMATS,
+    TagExportError,
+    tags_download,
+)
 from labelling.services.tag_import import TagImportError, read_csv_upload, tags_import_csv
 from labelling.tenancy import CAN_UPLOAD
 
@@ -26,7 +31,8 @@ class TagExportView(ClientScopedMixin, APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("file_format", str, "path", enum=list(FORMATS))],
-        responses={(200, "application/octet-stream"): bytes},
+        # One documented body per format's own type, as the download is sent.
+        responses={(200, content_type): bytes for content_type in CONTENT_TYPES.values()},
     )
     def get(self, request, client_slug, file_format):
         try:

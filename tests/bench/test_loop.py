@@ -51,6 +51,9 @@ def test_the_cost_model_is_fixed():
     assert reviewer.cost([3, 1, 2], 2) == 2.5
     assert reviewer.cost(list(range(20)), 12) == 6.0
     assert reviewer.cost([], 1) == 6.0
+    assert reviewer.grid_cost([3, 1, 2], 3) == 0.4
+    assert reviewer.grid_cost([3, 1, 2], 2) == 0.4 + 2.5
+    assert reviewer.grid_cost(list(range(20)), 12) == 0.4 + 6.0
 
 
 @pytest.mark.django_db(transaction=True)

@@ -19,7 +19,7 @@ def test_an_admin_trains_from_the_page_and_sees_the_new_version(
     monkeypatch.setattr(tasks.train, "delay", lambda run_id: tasks.train(run_id))
     page = page_as(world.owner)
 
-    page.goto("/models/")
+    page.goto("/clients/alpha/models/")
     assert page.locator("#versions").count() == 0  # no model yet
     page.select_option("#id_mode", "head")
     page.select_option("#id_backbone", "efficientnet_lite0")

@@ -79,7 +79,7 @@ def test_training_runs_are_throttled_in_the_api_and_on_the_page(
     assert api.get(url).status_code == 200
     # The training form shares the count.
     client.force_login(world.owner)
-    assert_throttled(client.post(reverse("models-train"), {"mode": "heads"}))
+    assert_throttled(client.post(reverse("models-train", args=["alpha"]), {"mode": "heads"}))
     assert queued_runs == []
 
 

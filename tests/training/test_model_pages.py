@@ -43,7 +43,7 @@ def flash(response) -> list[str]:
 def test_the_owner_sees_the_versions_with_their_figures(world):
     v1 = make_version(world.taxonomy, labels=two_labels(world), accuracy=0.8, active=True)
     make_version(world.taxonomy, labels=two_labels(world), accuracy=0.95, seed=3)
-    response = as_user(world.owner).get(reverse("models"))
+    response = as_user(world.owner).get(reverse("models", args=["alpha"]))
     assert response.status_code == 200
     html = response.content.decode()
     assert 'data-version="2"' in html and 'data-version="1" class="active-row"' in html
@@ -60,19 +60,19 @@ def test_other_roles_get_403_on_every_page(world, persona, queued_runs):
     run = finished_run(version)
     browser = as_user(getattr(world, persona))
     for url in (
-        reverse("models"),
-        reverse("model-version", args=[version.pk]),
-        reverse("models-run-progress", args=[run.pk]),
-        f"{reverse('models-compare')}?a={version.pk}&b={version.pk}",
+        reverse("models", args=["alpha"]),
+        reverse("model-version", args=["alpha", version.pk]),
+        reverse("models-run-progress", args=["alpha", run.pk]),
+        f"{reverse('models-compare', args=['alpha'])}?a={version.pk}&b={version.pk}",
     ):
         assert browser.get(url).status_code == 403, url
     for url in (
-        reverse("models-train"),
-        reverse("models-rollback"),
-        reverse("models-target"),
-        reverse("models-retraining"),
-        reverse("model-version-activate", args=[version.pk]),
-        reverse("models-evaluate"),
+        reverse("models-train", args=["alpha"]),
+        reverse("models-rollback", args=["alpha"]),
+        reverse("models-target", args=["alpha"]),
+        reverse("models-retraining", args=["alpha"]),
+        reverse("model-version-activate", args=["alpha", version.pk]),
+        reverse("models-evaluate", args=["alpha"]),
     ):
         data = {"target": "0.9", "force": "on", "version": version.pk, "after_verified": "5"}
         assert browser.post(url, data).status_code == 403, url
@@ -82,36 +82,108 @@ def test_other_roles_get_403_on_every_page(world, persona, queued_runs):
 def test_anything_of_another_sector_is_404(world, other, queued_runs):
     make_version(world.taxonomy, labels=two_labels(world), active=True)
     browser = as_user(world.owner)
-    assert browser.get(reverse("model-version", args=[other.version.pk])).status_code == 404
-    assert browser.get(reverse("models-run-progress", args=[other.run.pk])).status_code == 404
-    url = f"{reverse('models-compare')}?a={other.version.pk}&b={other.version.pk}"
+    assert (
+        browser.get(reverse("model-version", args=["alpha", other.version.pk])).status_code == 404
+    )
+    assert (
+        browser.get(reverse("models-run-progress", args=["alpha", other.run.pk])).status_code == 404
+    )
+    url = f"{reverse('models-compare', args=['alpha'])}?a={other.version.pk}&b={other.version.pk}"
     assert browser.get(url).status_code == 404
-    activate = reverse("model-version-activate", args=[other.version.pk])
+    activate = reverse("model-version-activate", args=["alpha", other.version.pk])
     assert browser.post(activate, {"force": "on"}).status_code == 404
     assert ActiveModel.objects.filter(model_version=other.version).exists()
-    evaluate = browser.post(reverse("models-evaluate"), {"version": other.version.pk})
+    evaluate = browser.post(
+        reverse("models-evaluate", args=["alpha"]), {"version": other.version.pk}
+    )
     assert evaluate.status_code == 404
 
 
 def test_an_admin_of_another_sector_sees_only_their_own_models(world, other):
     mine = make_version(world.taxonomy, labels=two_labels(world), active=True)
     browser = as_user(other.admin)
-    listing = browser.get(reverse("models")).content.decode()
+    listing = browser.get(reverse("models", args=["gamma"])).content.decode()
     assert "Retail" in listing and "Universities" not in listing
-    assert browser.get(reverse("model-version", args=[mine.pk])).status_code == 404
+    assert browser.get(reverse("model-version", args=["gamma", mine.pk])).status_code == 404
 
 
 def test_an_admin_of_another_client_of_the_sector_shares_its_models(world):
     # Models are the sector's: client B's admin manages the same versions.
     version = make_version(world.taxonomy, labels=two_labels(world), active=True)
-    response = as_user(world.outsider).get(reverse("model-version", args=[version.pk]))
+    response = as_user(world.outsider).get(reverse("model-version", args=["beta", version.pk]))
     assert response.status_code == 200
 
 
+def test_a_foreign_clients_slug_is_404_on_every_page(world, queued_runs):
+    """Beta's admin shares alpha's sector models, but not alpha's address: not a member of
+    alpha, so alpha's model pages do not exist for them."""
+    version = make_version(world.taxonomy, labels=two_labels(world), active=True)
+    run = finished_run(version)
+    browser = as_user(world.outsider)
+    for url in (
+        reverse("models", args=["alpha"]),
+        reverse("model-version", args=["alpha", version.pk]),
+        reverse("models-run-progress", args=["alpha", run.pk]),
+        f"{reverse('models-compare', args=['alpha'])}?a={version.pk}&b={version.pk}",
+        reverse("models", args=["no-such-client"]),
+    ):
+        assert browser.get(url).status_code == 404, url
+    for url in (
+        reverse("models-train", args=["alpha"]),
+        reverse("models-rollback", args=["alpha"]),
+        reverse("model-version-activate", args=["alpha", version.pk]),
+    ):
+        assert browser.post(url, {"mode": "head", "force": "on"}).status_code == 404, url
+    assert queued_runs == [] and TrainingRun.objects.count() == 1
+
+
+def test_a_wrong_role_is_told_why(world):
+    response = as_user(world.librarian).get(reverse("models", args=["alpha"]))
+    assert response.status_code == 403
+    assert "Your role (librarian) does not manage" in response.content.decode()
+
+
+# --- The old addresses ---------------------------------------------------------------------------
+
+
+def test_the_old_addresses_redirect_to_the_current_clients_keeping_the_query(world):
+    browser = as_user(world.owner)  # alice: alpha only
+    response = browser.get("/models/compare/?a=b")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("models-compare", args=["alpha"]) + "?a=b"
+    listing = browser.get("/models/")
+    assert listing.status_code == 302 and listing["Location"] == reverse("models", args=["alpha"])
+    detail = browser.get("/models/7/?x=1&y=2")
+    assert detail["Location"] == reverse("model-version", args=["alpha", 7]) + "?x=1&y=2"
+
+
+def test_the_old_addresses_follow_the_client_chosen_in_the_switcher(world):
+    both = factories.UserFactory()
+    factories.MembershipFactory(user=both, client=world.client_a, role="admin")
+    factories.MembershipFactory(user=both, client=world.client_b, role="admin")
+    browser = as_user(both)
+    # Two clients and none chosen: home, to choose one.
+    unsure = browser.get("/models/?a=b")
+    assert unsure.status_code == 302 and unsure["Location"] == reverse("home")
+    browser.post(reverse("switch-client"), {"client": world.client_b.pk})
+    chosen = browser.get("/models/?a=b")
+    assert chosen.status_code == 302
+    assert chosen["Location"] == reverse("models", args=["beta"]) + "?a=b"
+
+
+def test_the_old_addresses_send_a_user_without_a_client_home_and_anonymous_to_log_in(world):
+    response = as_user(factories.UserFactory()).get("/models/")
+    assert response.status_code == 302 and response["Location"] == reverse("home")
+    anonymous = BrowserClient().get("/models/?a=b")
+    assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
+
+
 def test_anonymous_is_sent_to_log_in_and_a_user_without_a_client_gets_404(world):
-    response = BrowserClient().get(reverse("models"))
+    response = BrowserClient().get(reverse("models", args=["alpha"]))
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
-    assert as_user(factories.UserFactory()).get(reverse("models")).status_code == 404
+    assert (
+        as_user(factories.UserFactory()).get(reverse("models", args=["alpha"])).status_code == 404
+    )
 
 
 # --- One version ---------------------------------------------------------------------------------
@@ -123,7 +195,11 @@ def test_a_version_page_shows_its_classes_matrix_curve_and_policy(world):
     )
     version = make_version(world.taxonomy, labels=two_labels(world), active=True)
     finished_run(version, epochs=6)
-    html = as_user(world.owner).get(reverse("model-version", args=[version.pk])).content.decode()
+    html = (
+        as_user(world.owner)
+        .get(reverse("model-version", args=["alpha", version.pk]))
+        .content.decode()
+    )
     per_class = re.search(r'<table class="models-table" id="per-class">.*?</table>', html, re.S)
     assert "Happy students" in per_class.group(0) and "building" in per_class.group(0)
     matrix = version.metrics["confusion_matrix"]
@@ -143,7 +219,7 @@ def test_a_version_page_shows_its_classes_matrix_curve_and_policy(world):
 def test_a_version_without_history_or_policy_still_shows(world):
     version = make_version(world.taxonomy, labels=two_labels(world))
     ModelVersion.objects.filter(pk=version.pk).update(policy={}, metrics={})
-    response = as_user(world.owner).get(reverse("model-version", args=[version.pk]))
+    response = as_user(world.owner).get(reverse("model-version", args=["alpha", version.pk]))
     assert response.status_code == 200
     assert (
         b"No training history" in response.content and b"no auto-accept policy" in response.content
@@ -159,11 +235,13 @@ def test_an_admin_starts_training_and_a_second_is_refused_with_a_message(
     browser = as_user(world.owner)
     data = {"mode": "head", "backbone": "efficientnet_lite0"}
     with django_capture_on_commit_callbacks(execute=True):
-        first = browser.post(reverse("models-train"), data)
+        first = browser.post(reverse("models-train", args=["alpha"]), data)
     assert first.status_code == 302
     run = TrainingRun.objects.get()
     assert run.requested_by == world.owner and queued_runs == [run.pk]
-    second = browser.post(reverse("models-train"), {**data, "mode": "finetune"}, follow=True)
+    second = browser.post(
+        reverse("models-train", args=["alpha"]), {**data, "mode": "finetune"}, follow=True
+    )
     assert any("already queued" in m for m in flash(second))
     assert TrainingRun.objects.count() == 1
     page = second.content.decode()
@@ -173,21 +251,29 @@ def test_an_admin_starts_training_and_a_second_is_refused_with_a_message(
 def test_the_train_form_answers_json_to_the_page_script(world, queued_runs):
     browser = as_user(world.owner)
     data = {"mode": "head", "backbone": "efficientnet_lite0"}
-    started = browser.post(reverse("models-train"), data, HTTP_ACCEPT="application/json")
+    started = browser.post(
+        reverse("models-train", args=["alpha"]), data, HTTP_ACCEPT="application/json"
+    )
     assert started.status_code == 202
     run = started.json()["run"]
     assert run["status"] == "queued" and run["percent"] == 0
-    assert run["progress_url"] == reverse("models-run-progress", args=[run["id"]])
-    refused = browser.post(reverse("models-train"), data, HTTP_ACCEPT="application/json")
+    assert run["progress_url"] == reverse("models-run-progress", args=["alpha", run["id"]])
+    refused = browser.post(
+        reverse("models-train", args=["alpha"]), data, HTTP_ACCEPT="application/json"
+    )
     assert refused.status_code == 409 and "already queued" in refused.json()["detail"]
     bad = browser.post(
-        reverse("models-train"), {**data, "backbone": "nope"}, HTTP_ACCEPT="application/json"
+        reverse("models-train", args=["alpha"]),
+        {**data, "backbone": "nope"},
+        HTTP_ACCEPT="application/json",
     )
     assert bad.status_code == 400
 
 
 def test_the_train_form_needs_its_csrf_token(world, queued_runs):
-    response = as_user(world.owner, csrf=True).post(reverse("models-train"), {"mode": "head"})
+    response = as_user(world.owner, csrf=True).post(
+        reverse("models-train", args=["alpha"]), {"mode": "head"}
+    )
     assert response.status_code == 403
     assert TrainingRun.objects.count() == 0
 
@@ -195,7 +281,7 @@ def test_the_train_form_needs_its_csrf_token(world, queued_runs):
 def test_the_progress_endpoint_follows_a_run(world):
     run = factories.TrainingRunFactory(taxonomy=world.taxonomy, max_epochs=200)
     browser = as_user(world.owner)
-    url = reverse("models-run-progress", args=[run.pk])
+    url = reverse("models-run-progress", args=["alpha", run.pk])
     assert browser.get(url).json()["status"] == "queued"
     TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, epoch=50)
     running = browser.get(url).json()
@@ -207,7 +293,10 @@ def test_the_progress_endpoint_follows_a_run(world):
     )
     done = browser.get(url).json()
     assert done["percent"] == 100 and done["finished"] is True
-    assert done["version"] == {"number": 1, "url": reverse("model-version", args=[version.pk])}
+    assert done["version"] == {
+        "number": 1,
+        "url": reverse("model-version", args=["alpha", version.pk]),
+    }
     assert done["message"] == "v1 is now active."
 
 
@@ -219,7 +308,7 @@ def test_a_refused_activation_offers_to_force_it(world, gold):
     v2 = make_version(world.taxonomy, labels=two_labels(world), stored=True)
     gold.result = Comparison(n=20, candidate_top1=0.6, active_top1=0.85)
     browser = as_user(world.owner)
-    url = reverse("model-version-activate", args=[v2.pk])
+    url = reverse("model-version-activate", args=["alpha", v2.pk])
     refused = browser.post(url)
     assert refused.status_code == 409
     html = refused.content.decode()
@@ -234,7 +323,7 @@ def test_a_refused_activation_offers_to_force_it(world, gold):
 def test_an_unloadable_version_is_refused_without_a_force_button(world):
     make_version(world.taxonomy, labels=two_labels(world), active=True)
     v2 = make_version(world.taxonomy, labels=two_labels(world))  # no file behind it
-    refused = as_user(world.owner).post(reverse("model-version-activate", args=[v2.pk]))
+    refused = as_user(world.owner).post(reverse("model-version-activate", args=["alpha", v2.pk]))
     assert refused.status_code == 409
     html = refused.content.decode()
     assert "cannot be read" in html and 'id="force-button"' not in html
@@ -245,10 +334,10 @@ def test_an_admin_rolls_back_and_is_told_when_there_is_nowhere_to_go(world):
     v2 = make_version(world.taxonomy, labels=two_labels(world), stored=True)
     versions.model_activate(model_version=v2, force=True)
     browser = as_user(world.owner)
-    back = browser.post(reverse("models-rollback"), follow=True)
+    back = browser.post(reverse("models-rollback", args=["alpha"]), follow=True)
     assert any("v1 is the active model again" in m for m in flash(back))
     assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version == v1
-    nowhere = browser.post(reverse("models-rollback"), follow=True)
+    nowhere = browser.post(reverse("models-rollback", args=["alpha"]), follow=True)
     assert any("nothing to roll back" in m for m in flash(nowhere))
 
 
@@ -256,9 +345,9 @@ def test_a_new_target_is_saved_and_rechooses_the_active_thresholds(world):
     version = make_version(world.taxonomy, labels=two_labels(world), active=True, accuracy=0.85)
     before = version.policy
     response = as_user(world.owner).post(
-        reverse("models-target"), {"target": "0.7", "version": version.pk}
+        reverse("models-target", args=["alpha"]), {"target": "0.7", "version": version.pk}
     )
-    assert response["Location"] == reverse("model-version", args=[version.pk])
+    assert response["Location"] == reverse("model-version", args=["alpha", version.pk])
     world.taxonomy.refresh_from_db()
     version.refresh_from_db()
     assert world.taxonomy.auto_accept_target == 0.7
@@ -269,7 +358,9 @@ def test_a_new_target_is_saved_and_rechooses_the_active_thresholds(world):
 @pytest.mark.parametrize("target", ["0.3", "1.5", "many"])
 def test_a_target_out_of_range_changes_nothing(world, target):
     version = make_version(world.taxonomy, labels=two_labels(world), active=True)
-    response = as_user(world.owner).post(reverse("models-target"), {"target": target}, follow=True)
+    response = as_user(world.owner).post(
+        reverse("models-target", args=["alpha"]), {"target": target}, follow=True
+    )
     assert any("not changed" in m for m in flash(response))
     assert Taxonomy.objects.get(pk=world.taxonomy.pk).auto_accept_target == 0.95
     version.refresh_from_db()
@@ -283,7 +374,7 @@ def test_two_versions_side_by_side_and_on_the_same_gold_images(world, monkeypatc
     v1 = make_version(world.taxonomy, labels=two_labels(world), accuracy=0.7, active=True)
     v2 = make_version(world.taxonomy, labels=two_labels(world), accuracy=0.95, seed=5)
     browser = as_user(world.owner)
-    url = f"{reverse('models-compare')}?a={v1.pk}&b={v2.pk}"
+    url = f"{reverse('models-compare', args=['alpha'])}?a={v1.pk}&b={v2.pk}"
     html = browser.get(url).content.decode()
     table = re.search(r'id="comparison">.*?</table>', html, re.S).group(0)
     for v in (v1, v2):
@@ -321,7 +412,7 @@ def test_the_gold_comparison_reads_the_answers_each_version_stored(world):
     v2.gold_answers[str(first)] = wrong[truth[first]]
     v1.save()
     v2.save()
-    url = f"{reverse('models-compare')}?a={v1.pk}&b={v2.pk}"
+    url = f"{reverse('models-compare', args=['alpha'])}?a={v1.pk}&b={v2.pk}"
     html = as_user(world.owner).get(url).content.decode()
     n = len(gold) - 1
     assert f"On the same {n} gold test images" in html
@@ -337,14 +428,14 @@ def test_versions_without_common_answers_say_so_and_the_worker_can_measure_them(
     v1 = make_version(world.taxonomy, labels=two_labels(world), active=True)
     v2 = make_version(world.taxonomy, labels=two_labels(world))
     browser = as_user(world.owner)
-    url = f"{reverse('models-compare')}?a={v1.pk}&b={v2.pk}"
+    url = f"{reverse('models-compare', args=['alpha'])}?a={v1.pk}&b={v2.pk}"
     assert "have not answered any gold test image in common" in browser.get(url).content.decode()
 
     queued = []
     monkeypatch.setattr(tasks.evaluate, "delay", queued.append)
     with django_capture_on_commit_callbacks(execute=True):
         response = browser.post(
-            reverse("models-evaluate"), {"version": [v1.pk, v2.pk], "next": url}
+            reverse("models-evaluate", args=["alpha"]), {"version": [v1.pk, v2.pk], "next": url}
         )
     assert response.status_code == 302 and response["Location"] == url
     assert queued == [v1.pk, v2.pk]
@@ -353,13 +444,13 @@ def test_versions_without_common_answers_say_so_and_the_worker_can_measure_them(
 def test_a_gold_comparison_without_verified_images_says_so(world):
     v1 = make_version(world.taxonomy, labels=two_labels(world), active=True)
     v2 = make_version(world.taxonomy, labels=two_labels(world))
-    url = f"{reverse('models-compare')}?a={v1.pk}&b={v2.pk}"
+    url = f"{reverse('models-compare', args=['alpha'])}?a={v1.pk}&b={v2.pk}"
     assert b"no gold test images" in as_user(world.owner).get(url).content
 
 
 def test_compare_without_two_versions_goes_back_to_the_list(world):
-    response = as_user(world.owner).get(reverse("models-compare"))
-    assert response.status_code == 302 and response["Location"] == reverse("models")
+    response = as_user(world.owner).get(reverse("models-compare", args=["alpha"]))
+    assert response.status_code == 302 and response["Location"] == reverse("models", args=["alpha"])
 
 
 # --- End to end, with the real services and a tiny real model ------------------------------------
@@ -376,17 +467,19 @@ def test_activate_compare_and_roll_back_with_real_models(world, tiny_backbone):
     v2.save()
     browser = as_user(world.owner)
     try:
-        page = browser.get(reverse("model-version", args=[v1.pk])).content.decode()
+        page = browser.get(reverse("model-version", args=["alpha", v1.pk])).content.decode()
         assert "<polyline" in page and 'id="per-class"' in page
 
-        activated = browser.post(reverse("model-version-activate", args=[v2.pk]), follow=True)
+        activated = browser.post(
+            reverse("model-version-activate", args=["alpha", v2.pk]), follow=True
+        )
         assert any("v2 is now the active model" in m for m in flash(activated))
         assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version == v2
 
-        compared = browser.get(f"{reverse('models-compare')}?a={v1.pk}&b={v2.pk}")
+        compared = browser.get(f"{reverse('models-compare', args=['alpha'])}?a={v1.pk}&b={v2.pk}")
         assert "A tie." in compared.content.decode()
 
-        browser.post(reverse("models-rollback"))
+        browser.post(reverse("models-rollback", args=["alpha"]))
         assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version == v1
     finally:
         runtime.forget_models()
@@ -399,11 +492,11 @@ def test_the_admin_sees_the_retraining_policy_and_turns_it_off(world):
     from training.services.retraining import retraining_policy_of
 
     browser = as_user(world.owner)
-    html = browser.get(reverse("models")).content.decode()
+    html = browser.get(reverse("models", args=["alpha"])).content.decode()
     assert "Retrains by itself after 50 newly verified images" in html
     assert "It has not fired yet." in html
     response = browser.post(
-        reverse("models-retraining"), {"after_verified": "20", "every_hours": "0"}
+        reverse("models-retraining", args=["alpha"]), {"after_verified": "20", "every_hours": "0"}
     )
     assert response.status_code == 302
     assert flash(response) == ["Retraining policy saved: off (train by hand only)."]
@@ -411,7 +504,7 @@ def test_the_admin_sees_the_retraining_policy_and_turns_it_off(world):
     assert (policy.enabled, policy.after_verified, policy.every_hours) == (False, 20, 0)
     assert (
         "Off: models train only when an admin asks."
-        in browser.get(reverse("models")).content.decode()
+        in browser.get(reverse("models", args=["alpha"])).content.decode()
     )
 
 
@@ -420,7 +513,8 @@ def test_a_bad_retraining_policy_is_refused_with_a_message_and_nothing_changes(w
 
     browser = as_user(world.owner)
     response = browser.post(
-        reverse("models-retraining"), {"enabled": "on", "after_verified": "-3", "every_hours": "x"}
+        reverse("models-retraining", args=["alpha"]),
+        {"enabled": "on", "after_verified": "-3", "every_hours": "x"},
     )
     assert response.status_code == 302
     (message,) = flash(response)

@@ -17,13 +17,13 @@ from django.urls import path, reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import parsers, status
-from rest_framework.exceptions import NotFound, ParseError, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, ParseError, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelling.api.input import ObjectJSONParser
 from labelling.api.uploads import UploadParser
-from labelling.tenancy import CAN_UPLOAD, client_for_user_or_404
+from labelling.tenancy import CAN_UPLOAD, client_for_user
 from training.api import serializers as s
 from training.models import PredictionJob
 from training.services import prediction_jobs
@@ -92,9 +92,9 @@ class PredictView(APIView):
         slug = request.data.get("client")
         if not slug or not isinstance(slug, str):
             raise ValidationError({"client": ["Name the client (its slug)."]})
-        client, membership = client_for_user_or_404(request.user, slug)
-        if membership.role not in CAN_UPLOAD:
-            raise PermissionDenied(f"Your role ({membership.role}) cannot ask for predictions.")
+        client, _membership = client_for_user(
+            request.user, slug, roles=CAN_UPLOAD, refusal="cannot ask for predictions"
+        )
         params = s.PredictRequestSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         files = request.FILES.getlist(FILES_FIELD)
