@@ -40,11 +40,11 @@ def _is_model(layer) -> bool:
     return isinstance(layer, keras.Model)
 
 
-def _leaves(layer) -> list:
+def leaf_layers(layer) -> list:
     """Every non-model layer inside ``layer``, nested models opened, in order."""
     if not _is_model(layer):
         return [layer]
-    return [leaf for child in layer.layers for leaf in _leaves(child)]
+    return [leaf for child in layer.layers for leaf in leaf_layers(child)]
 
 
 def _path_to(model, name: str) -> list | None:
@@ -121,10 +121,10 @@ def freeze_for_finetuning(backbone: keras.Model, finetune_from: str) -> list:
     frozen.extend(_stem_in(path[-1], path[-1].get_layer(finetune_from)))
     for outer, inner in zip(path[:-1], path[1:], strict=True):
         frozen.extend(_ancestors(inner, {id(layer) for layer in outer.layers}))
-    frozen_leaves = [leaf for layer in frozen for leaf in _leaves(layer)]
+    frozen_leaves = [leaf for layer in frozen for leaf in leaf_layers(layer)]
     for leaf in frozen_leaves:
         leaf.trainable = False
-    for leaf in _leaves(backbone):
+    for leaf in leaf_layers(backbone):
         if isinstance(leaf, keras.layers.BatchNormalization):
             leaf.trainable = False
     return frozen_leaves

@@ -4,7 +4,10 @@ No TensorFlow at import time (see taxonomy_site.celery): the services import it 
 worker child that runs them.
 """
 
+from datetime import timedelta
+
 from celery import shared_task
+from django.conf import settings
 
 from training.models import ModelVersion
 
@@ -26,10 +29,6 @@ def train(run_id: int) -> None:
 
 @shared_task(name="training.sweep_stale_runs", queue="ingest", ignore_result=True)
 def sweep_stale_runs() -> None:
-    from datetime import timedelta
-
-    from django.conf import settings
-
     from training.services.training import training_requeue_waiting, training_sweep_stale
 
     stale_after = timedelta(minutes=settings.TRAINING_STALE_AFTER_MINUTES)

@@ -29,18 +29,20 @@ from labelling.throttling import throttle_post
 from training import presentation
 from training.forms import ActivateForm, RetrainingPolicyForm, TargetForm, TrainForm
 from training.models import ACTIVE_RUN_STATUSES, ModelActivation, ModelVersion, TrainingRun
+from training.selectors import active_version
 from training.services.auto_accept import auto_accept_target_set
 from training.services.backfill import backfill_progress
 from training.services.dataset import NotEnoughData
+from training.services.evaluation import head_to_head
 from training.services.retraining import retraining_policy_of, retraining_policy_set
 from training.services.training import TrainingAlreadyRunning, training_request
 from training.services.versions import (
     ActivationRefused,
     ArtifactUnusable,
-    active_version,
     model_activate,
     model_rollback,
 )
+from training.tasks import evaluate as evaluate_task
 
 
 def _scope(request: HttpRequest, client_slug: str) -> tuple[Client, Taxonomy]:
@@ -242,8 +244,6 @@ def activate(request: HttpRequest, client_slug: str, version_id: int) -> HttpRes
 def evaluate(request: HttpRequest, client_slug: str) -> HttpResponse:
     """Have the worker measure versions on today's gold test images (the set grows as the
     library does); the compare page shows the result once their answers are stored."""
-    from training.tasks import evaluate as evaluate_task
-
     _client, taxonomy = _scope(request, client_slug)
     ids = [v for v in request.POST.getlist("version") if v.isdigit()]
     versions = [_version_or_404(taxonomy, v) for v in dict.fromkeys(ids)]
@@ -377,8 +377,6 @@ def gold_head_to_head(a: ModelVersion, b: ModelVersion) -> dict | None:
     """Top-1 of both versions on the gold test images both have answered (their stored
     answers: no model runs here). With the active version among them this is the check
     activation itself makes. None when there are no gold test images yet."""
-    from training.services.evaluation import head_to_head
-
     result = head_to_head(a, b)
     if result is None:
         return None

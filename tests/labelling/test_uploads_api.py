@@ -307,10 +307,11 @@ def test_a_lost_race_to_the_same_bytes_leaves_no_file_behind(
 
 
 def test_files_are_removed_when_the_insert_fails(world, batch, stored_files, monkeypatch):
-    def broken(**kwargs):
+    def broken(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(uploads, "_record", broken)
+    # The INSERT fails after the files are written.
+    monkeypatch.setattr(Image.objects, "bulk_create", broken)
 
     with pytest.raises(RuntimeError):
         uploads.batch_files_upload(

@@ -1,5 +1,5 @@
 """Builders for the tests of the training API and pages: model version rows with realistic
-metrics, policy and held-out probabilities (no artifact behind them), and photo-like images
+metrics, policy and held-out probabilities (no model behind them), and photo-like images
 a tiny real model can learn (for the few tests that train one)."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import io
 
 import numpy as np
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 
 from labelling.models import ImageLabel, ImageStatus
@@ -50,8 +51,12 @@ def make_version(
     mode: str = "head",
     seed: int = 0,
     user=None,
+    stored: bool = False,
 ) -> ModelVersion:
-    """A ModelVersion row as training makes it (metrics, policy, held-out), minus the file."""
+    """A ModelVersion row as training makes it (metrics, policy, held-out), minus the model.
+
+    ``stored``: a stand-in file behind the row whose bytes hash to the recorded checksum,
+    which is all that activation reads before it moves the pointer (no model is loaded)."""
     class_labels = [label.pk for label in labels]
     heldout = heldout_for(len(class_labels), accuracy=accuracy, seed=seed)
     test = heldout["test"]
@@ -85,6 +90,11 @@ def make_version(
         created_by=user,
         **numbered,
     )
+    if stored:
+        content = f"stand-in for {version}".encode()
+        version.artifact = default_storage.save(version.artifact, ContentFile(content))
+        version.artifact_sha256 = hashlib.sha256(content).hexdigest()
+        version.save(update_fields=["artifact", "artifact_sha256"])
     if active:
         activate_row(version, user=user)
     return version

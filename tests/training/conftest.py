@@ -7,7 +7,7 @@ import pytest
 from tests import factories
 from tests.training.builders import finished_run, make_version
 from training import tasks
-from training.services import evaluation, versions
+from training.services import evaluation
 
 
 @pytest.fixture
@@ -16,12 +16,6 @@ def queued_runs(monkeypatch):
     ids: list[int] = []
     monkeypatch.setattr(tasks.train, "delay", ids.append)
     return ids
-
-
-@pytest.fixture
-def no_artifacts(monkeypatch):
-    """Version rows built directly have no artifact file: skip the load check."""
-    monkeypatch.setattr(versions, "_verify_artifact", lambda version: None)
 
 
 @pytest.fixture

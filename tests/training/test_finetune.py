@@ -71,7 +71,7 @@ def _images(n, size, seed=0):
 
 
 def _layer(model, name):
-    for layer in finetune_module._leaves(model):
+    for layer in finetune_module.leaf_layers(model):
         if layer.name == name:
             return layer
     raise KeyError(name)
@@ -106,7 +106,7 @@ def built_model(monkeypatch):
     def build(*args, **kwargs):
         caught["model"] = original(*args, **kwargs)
         caught["before"] = {
-            id(layer): _weights(layer) for layer in finetune_module._leaves(caught["model"])
+            id(layer): _weights(layer) for layer in finetune_module.leaf_layers(caught["model"])
         }
         return caught["model"]
 
@@ -219,7 +219,7 @@ def eager():
 @pytest.mark.filterwarnings("ignore:Even though the:UserWarning")
 def test_inception_v3_fine_tunes_from_mixed0_with_stem_and_batchnorm_frozen(built_model, eager):
     result, _, x = _finetune_tiny("inception_v3", input_size=75, epochs=1)
-    leaves = finetune_module._leaves(result.model)
+    leaves = finetune_module.leaf_layers(result.model)
     convs = [layer for layer in leaves if isinstance(layer, keras.layers.Conv2D)]
     norms = [layer for layer in leaves if isinstance(layer, keras.layers.BatchNormalization)]
     # Keras names Inception's convolutions by a process-wide counter, so they are found by

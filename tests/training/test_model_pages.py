@@ -303,9 +303,9 @@ def test_the_progress_endpoint_follows_a_run(world):
 # --- Activate, roll back, target -----------------------------------------------------------------
 
 
-def test_a_refused_activation_offers_to_force_it(world, no_artifacts, gold):
-    make_version(world.taxonomy, labels=two_labels(world), active=True)
-    v2 = make_version(world.taxonomy, labels=two_labels(world))
+def test_a_refused_activation_offers_to_force_it(world, gold):
+    make_version(world.taxonomy, labels=two_labels(world), active=True, stored=True)
+    v2 = make_version(world.taxonomy, labels=two_labels(world), stored=True)
     gold.result = Comparison(n=20, candidate_top1=0.6, active_top1=0.85)
     browser = as_user(world.owner)
     url = reverse("model-version-activate", args=["alpha", v2.pk])
@@ -329,9 +329,9 @@ def test_an_unloadable_version_is_refused_without_a_force_button(world):
     assert "cannot be read" in html and 'id="force-button"' not in html
 
 
-def test_an_admin_rolls_back_and_is_told_when_there_is_nowhere_to_go(world, no_artifacts):
-    v1 = make_version(world.taxonomy, labels=two_labels(world), active=True)
-    v2 = make_version(world.taxonomy, labels=two_labels(world))
+def test_an_admin_rolls_back_and_is_told_when_there_is_nowhere_to_go(world):
+    v1 = make_version(world.taxonomy, labels=two_labels(world), active=True, stored=True)
+    v2 = make_version(world.taxonomy, labels=two_labels(world), stored=True)
     versions.model_activate(model_version=v2, force=True)
     browser = as_user(world.owner)
     back = browser.post(reverse("models-rollback", args=["alpha"]), follow=True)

@@ -163,9 +163,9 @@ def test_a_non_member_gets_404_for_the_versions(world, api_client_for):
     assert api.post(reverse("api-model-rollback", args=["alpha"])).status_code == 404
 
 
-def test_an_admin_activates_a_version_that_is_not_worse(world, api_client_for, no_artifacts, gold):
-    v1 = make_version(world.taxonomy, labels=labels_of(world), active=True)
-    v2 = make_version(world.taxonomy, labels=labels_of(world))
+def test_an_admin_activates_a_version_that_is_not_worse(world, api_client_for, gold):
+    v1 = make_version(world.taxonomy, labels=labels_of(world), active=True, stored=True)
+    v2 = make_version(world.taxonomy, labels=labels_of(world), stored=True)
     gold.result = Comparison(n=12, candidate_top1=0.9, active_top1=0.8)
     url = reverse("api-model-version-activate", args=["alpha", v2.pk])
     response = api_client_for(world.owner).post(url, {}, format="json")
@@ -177,9 +177,9 @@ def test_an_admin_activates_a_version_that_is_not_worse(world, api_client_for, n
     assert v1.pk != v2.pk
 
 
-def test_a_worse_version_is_refused_unless_forced(world, api_client_for, no_artifacts, gold):
-    make_version(world.taxonomy, labels=labels_of(world), active=True)
-    v2 = make_version(world.taxonomy, labels=labels_of(world))
+def test_a_worse_version_is_refused_unless_forced(world, api_client_for, gold):
+    make_version(world.taxonomy, labels=labels_of(world), active=True, stored=True)
+    v2 = make_version(world.taxonomy, labels=labels_of(world), stored=True)
     gold.result = Comparison(n=12, candidate_top1=0.5, active_top1=0.8)
     url = reverse("api-model-version-activate", args=["alpha", v2.pk])
     api = api_client_for(world.owner)
@@ -220,9 +220,9 @@ def test_an_artifact_cut_short_is_refused_even_forced(world, api_client_for):
 
 
 @pytest.mark.parametrize("persona", ["librarian", "reviewer"])
-def test_other_roles_cannot_activate_or_roll_back(world, api_client_for, no_artifacts, persona):
-    make_version(world.taxonomy, labels=labels_of(world), active=True)
-    v2 = make_version(world.taxonomy, labels=labels_of(world))
+def test_other_roles_cannot_activate_or_roll_back(world, api_client_for, persona):
+    make_version(world.taxonomy, labels=labels_of(world), active=True, stored=True)
+    v2 = make_version(world.taxonomy, labels=labels_of(world), stored=True)
     api = api_client_for(getattr(world, persona))
     activate = reverse("api-model-version-activate", args=["alpha", v2.pk])
     assert api.post(activate, {"force": True}, format="json").status_code == 403
@@ -230,9 +230,9 @@ def test_other_roles_cannot_activate_or_roll_back(world, api_client_for, no_arti
     assert ModelActivation.objects.count() == 1
 
 
-def test_an_admin_rolls_back_to_the_previous_version(world, api_client_for, no_artifacts):
-    v1 = make_version(world.taxonomy, labels=labels_of(world), active=True)
-    v2 = make_version(world.taxonomy, labels=labels_of(world))
+def test_an_admin_rolls_back_to_the_previous_version(world, api_client_for):
+    v1 = make_version(world.taxonomy, labels=labels_of(world), active=True, stored=True)
+    v2 = make_version(world.taxonomy, labels=labels_of(world), stored=True)
     activate_row(v2)
     response = api_client_for(world.owner).post(reverse("api-model-rollback", args=["alpha"]))
     assert response.status_code == 200, response.content
@@ -241,12 +241,12 @@ def test_an_admin_rolls_back_to_the_previous_version(world, api_client_for, no_a
     assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version == v1
 
 
-def test_a_rollback_with_nowhere_to_go_is_a_409(world, api_client_for, no_artifacts):
+def test_a_rollback_with_nowhere_to_go_is_a_409(world, api_client_for):
     api = api_client_for(world.owner)
     url = reverse("api-model-rollback", args=["alpha"])
     nothing = api.post(url)
     assert nothing.status_code == 409 and "no active model" in nothing.json()["detail"]
-    make_version(world.taxonomy, labels=labels_of(world), active=True)
+    make_version(world.taxonomy, labels=labels_of(world), active=True, stored=True)
     first = api.post(url)
     assert first.status_code == 409 and "nothing to roll back" in first.json()["detail"]
 
@@ -286,7 +286,7 @@ def test_the_training_and_prediction_api_document_without_warnings():
 
 
 def test_activation_compares_stored_gold_answers_and_runs_no_model(
-    world, api_client_for, no_artifacts, monkeypatch
+    world, api_client_for, monkeypatch
 ):
     from tests.training.builders import verified_library
     from training.services import prediction
@@ -301,10 +301,10 @@ def test_activation_compares_stored_gold_answers_and_runs_no_model(
 
     gold = [i for i in Image.objects.filter(client=world.client_a) if is_gold_test(i.sha256)]
     truth = {str(i.pk): i.image_labels.get().label_id for i in gold}
-    active = make_version(world.taxonomy, labels=labels_of(world), active=True)
+    active = make_version(world.taxonomy, labels=labels_of(world), active=True, stored=True)
     active.gold_answers = truth
     active.save()
-    worse = make_version(world.taxonomy, labels=labels_of(world))
+    worse = make_version(world.taxonomy, labels=labels_of(world), stored=True)
     worse.gold_answers = {**truth, str(gold[0].pk): world.labels.not_smiling.pk}
     worse.save()
     api = api_client_for(world.owner)
@@ -314,7 +314,8 @@ def test_activation_compares_stored_gold_answers_and_runs_no_model(
     assert refused.status_code == 409
     assert f"same {len(gold)} gold test images" in refused.json()["detail"]
 
-    unmeasured = make_version(world.taxonomy, labels=labels_of(world))  # no answers stored
+    # No answers stored.
+    unmeasured = make_version(world.taxonomy, labels=labels_of(world), stored=True)
     response = api.post(
         reverse("api-model-version-activate", args=["alpha", unmeasured.pk]), {}, format="json"
     )

@@ -28,10 +28,10 @@ from labelling.models import Taxonomy
 from labelling.tenancy import CAN_MANAGE_CLIENT
 from training.api import serializers as s
 from training.models import ModelActivation, ModelVersion, TrainingRun
+from training.selectors import active_version
 from training.services.training import TrainingAlreadyRunning, training_request
 from training.services.versions import (
     ActivationRefused,
-    active_version,
     model_activate,
     model_rollback,
 )

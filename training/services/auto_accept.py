@@ -7,8 +7,8 @@ from __future__ import annotations
 from django.db import transaction
 
 from labelling.models import Taxonomy
+from training.selectors import active_version
 from training.services.policy import policy_set_target
-from training.services.versions import active_version
 
 
 def auto_accept_target_set(*, taxonomy: Taxonomy, target: float) -> dict | None:

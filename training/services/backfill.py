@@ -22,9 +22,11 @@ from django.utils import timezone
 
 from labelling.models import Image, ImageLabel, ImageStatus, Prediction, Taxonomy
 from labelling.models.images import LabelSource
-from training.models import ModelVersion
+from training.models import ActiveModel, ModelVersion
+from training.selectors import active_version
 from training.services.policy import auto_accepts
-from training.services.versions import active_version
+from training.services.prediction import images_predict
+from training.tasks import backfill
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +70,6 @@ def _pending(version: ModelVersion):
 
 def backfill_start(*, model_version: ModelVersion) -> None:
     """Queue the first batch once the pointer move is committed."""
-    from training.tasks import backfill
 
     def send() -> None:
         try:
@@ -86,8 +87,6 @@ def backfill_step(
     ``model_version`` has not seen and decide them again. Does nothing once the version no
     longer serves (the next one has its own backfill). The id cursor lets the chain move
     past an image the model cannot read instead of asking for it forever."""
-    from training.services.prediction import images_predict
-
     step = BackfillStep(last_id=after)
     if active_version(model_version.taxonomy) != model_version:
         return step
@@ -163,8 +162,6 @@ def backfill_progress(*, taxonomy: Taxonomy) -> BackfillProgress:
 def backfills_resume() -> list[int]:
     """Queue again the backfill of every active version that still has images to see (a
     lost message, a worker killed between batches). Returns the version ids queued."""
-    from training.models import ActiveModel
-    from training.tasks import backfill
 
     queued = []
     for pointer in ActiveModel.objects.select_related("model_version", "taxonomy"):

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from training.models import ModelVersion
+from training.selectors import active_version
+from training.services import prediction
 from training.services.dataset import is_gold_test, verified_dataset
-from training.services.versions import active_version
 
 
 @dataclass
@@ -47,12 +48,10 @@ def gold_answers_record(model_version: ModelVersion, images) -> dict[str, int]:
     """Run the version on those of ``images`` it has not answered yet and store its top-1
     label ids beside the others. Loads the model: for workers only. An image the model
     cannot read gets no answer (and is left out of comparisons)."""
-    from training.services.prediction import model_probabilities
-
     answers = dict(model_version.gold_answers or {})
     todo = [image for image in images if str(image.pk) not in answers]
     if todo:
-        proba, ids, _failures = model_probabilities(model_version, todo)
+        proba, ids, _failures = prediction.model_probabilities(model_version, todo)
         for image_id, index in zip(ids, proba.argmax(axis=1), strict=True):
             answers[str(image_id)] = int(model_version.class_labels[int(index)])
         ModelVersion.objects.filter(pk=model_version.pk).update(gold_answers=answers)
@@ -114,7 +113,7 @@ def model_evaluate(*, model_version: ModelVersion) -> dict:
     n = len(images)
     # An image the model could not read has no answer: a miss, as it would be for a user.
     top1 = _hits(answers, images, truth, multi_label) / n if n else 0.0
-    from training.evaluation import wilson_interval
+    from training.evaluation import wilson_interval  # sklearn: workers only, not web processes
 
     low, high = wilson_interval(round(top1 * n), n) if n else (0.0, 0.0)
     result = {"n": n, "top1": top1, "top1_ci95": [low, high]}

@@ -15,6 +15,7 @@ def policy_compute(
 ) -> dict:
     """Thresholds chosen on the validation images for ``target`` precision, and what they
     buy on the gold test images (coverage, precision with its Wilson 95% interval)."""
+    # scipy and sklearn (~120 MB): loaded where a policy is computed, not by every web process.
     from training.calibration import auto_accept, per_class_thresholds
     from training.evaluation import wilson_interval
 

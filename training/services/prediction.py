@@ -11,9 +11,12 @@ from django.db import IntegrityError, transaction
 
 from labelling.models import Image, ImageLabel, ImageStatus, Prediction
 from labelling.models.images import LabelSource
+from training.embedding_store import embeddings_ensure, load_pixels
+from training.inference import run_model  # TensorFlow is imported when a model first runs
 from training.models import ModelMode, ModelVersion
+from training.runtime import input_size_for, load_model_version
+from training.selectors import active_version
 from training.services.policy import auto_accepts
-from training.services.versions import active_version
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +46,6 @@ def calibrate(proba: np.ndarray, temperature: float, *, multi_label: bool) -> np
 
 def model_probabilities(model_version: ModelVersion, images: list[Image]):
     """(calibrated probabilities for the images that could be read, their ids, failures)."""
-    from training.embedding_store import embeddings_ensure, load_pixels
-    from training.inference import run_model
-    from training.runtime import input_size_for, load_model_version
-
     loaded = load_model_version(model_version)
     failures: dict[int, str] = {}
     if model_version.mode == ModelMode.HEAD:

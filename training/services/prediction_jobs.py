@@ -24,7 +24,8 @@ from django.utils import timezone
 from labelling.models import Client, Image, ImageStatus, Label, Prediction
 from labelling.services import uploads
 from training.models import PredictionJob
-from training.services.versions import active_version
+from training.selectors import active_version
+from training.tasks import predict
 
 logger = logging.getLogger(__name__)
 
@@ -118,8 +119,6 @@ def prediction_job_create(
 
 
 def _enqueue(image_ids: list[int], top_n: int, model_version_id: int) -> None:
-    from training.tasks import predict  # no TensorFlow: the task imports it in the worker
-
     try:
         # The job's own version, even if the pointer moves before the worker gets to it.
         predict.delay(image_ids, top_n, model_version_id)

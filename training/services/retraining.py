@@ -20,8 +20,8 @@ from django.utils import timezone
 from labelling.models import Client, ImageLabel, ImageStatus, Taxonomy
 from labelling.models.images import LabelSource
 from training.models import RetrainingPolicy, TrainingRun
+from training.selectors import active_version
 from training.services.training import TrainingAlreadyRunning, training_request
-from training.services.versions import active_version
 
 logger = logging.getLogger(__name__)
 

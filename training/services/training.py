@@ -19,9 +19,17 @@ from django.utils import timezone
 
 from labelling.models import Taxonomy
 from training import pipeline
+from training.artifacts import save_artifact
+from training.backbones import POOLED, get_spec
+from training.embedding_store import embeddings_ensure, load_pixels
 from training.models import ACTIVE_RUN_STATUSES, ModelMode, ModelVersion, RunStatus, TrainingRun
+from training.runtime import input_size_for
+from training.selectors import active_version
 from training.services.dataset import Dataset, NotEnoughData, is_gold_test, verified_dataset
+from training.services.evaluation import gold_answers_record, gold_test_set
 from training.services.policy import policy_compute
+from training.services.versions import ActivationRefused, model_activate
+from training.tasks import train
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +45,6 @@ def training_request(
 ) -> TrainingRun:
     """Queue a training run. Single flight: a second request while one is queued or
     running is refused (the database's partial unique constraint decides races)."""
-    from training.backbones import get_spec
-
     backbone = backbone or settings.DEFAULT_BACKBONE
     get_spec(backbone)  # unknown names fail here, with the list of known ones
     if mode not in ModelMode.values:
@@ -62,8 +68,6 @@ def training_request(
             f"A training run of {taxonomy.name} is already {state}{since}; "
             "wait for it to finish before starting another."
         ) from None
-    from training.tasks import train
-
     transaction.on_commit(lambda: train.delay(run.pk))
     return run
 
@@ -117,9 +121,6 @@ def training_execute(*, run_id: int) -> TrainingRun | None:
 
 
 def _train(run: TrainingRun) -> ModelVersion:
-    from training.backbones import POOLED, get_spec
-    from training.embedding_store import embeddings_ensure
-
     taxonomy = run.taxonomy
     dataset = verified_dataset(taxonomy)
     started = time.monotonic()
@@ -211,15 +212,10 @@ def _train(run: TrainingRun) -> ModelVersion:
 
 
 def _input_size(run: TrainingRun, inputs: np.ndarray) -> int:
-    from training.runtime import input_size_for
-
     return int(inputs.shape[1]) if run.mode == ModelMode.FINETUNE else input_size_for(run.backbone)
 
 
 def _pixels(dataset: Dataset, backbone: str) -> np.ndarray:
-    from training.embedding_store import load_pixels
-    from training.runtime import input_size_for
-
     size = input_size_for(backbone)
     return np.stack([load_pixels(image, size) for image in dataset.images])
 
@@ -237,8 +233,6 @@ def _store_version(
     embedding: str,
     gold_answers: dict[str, int],
 ) -> ModelVersion:
-    from training.artifacts import save_artifact
-
     taxonomy = run.taxonomy
     number = (
         ModelVersion.objects.filter(taxonomy=taxonomy).aggregate(n=Max("number"))["n"] or 0
@@ -290,9 +284,6 @@ def training_finish_promotion(*, model_version: ModelVersion, user=None) -> str:
     Runs in the worker, so it can first have the active version answer today's gold images
     it has not seen (those verified since it was trained, or all of them for a version made
     before answers were stored): the comparison then covers the whole gold set."""
-    from training.services.evaluation import gold_answers_record, gold_test_set
-    from training.services.versions import ActivationRefused, active_version, model_activate
-
     active = active_version(model_version.taxonomy)
     if active is not None and active.pk != model_version.pk:
         images, _truth, _multi_label = gold_test_set(model_version)
@@ -334,8 +325,6 @@ def training_requeue_waiting(*, waiting_after: timedelta) -> list[int]:
     and a queued run that never starts would block its taxonomy for good. A run that was
     merely waiting behind others is harmless to send twice: the task claims it first, and
     the copy finds it taken. Each run is sent again at most once per period."""
-    from training.tasks import train
-
     now = timezone.now()
     cutoff = now - waiting_after
     waiting = TrainingRun.objects.filter(status=RunStatus.QUEUED).filter(

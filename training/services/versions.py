@@ -8,6 +8,9 @@ from django.db import transaction
 from labelling.models import Taxonomy
 from training.artifacts import stream_sha256
 from training.models import ActiveModel, ModelActivation, ModelVersion
+from training.selectors import active_version
+from training.services import evaluation
+from training.services.backfill import backfill_start
 
 
 class ActivationRefused(Exception):
@@ -16,11 +19,6 @@ class ActivationRefused(Exception):
 
 class ArtifactUnusable(ActivationRefused):
     """The version's file is missing, incomplete or replaced: no admin can force it."""
-
-
-def active_version(taxonomy: Taxonomy) -> ModelVersion | None:
-    pointer = ActiveModel.objects.filter(taxonomy=taxonomy).select_related("model_version").first()
-    return pointer.model_version if pointer else None
 
 
 def _verify_artifact(model_version: ModelVersion) -> None:
@@ -49,13 +47,9 @@ def model_activate(
 ) -> ModelActivation:
     """Point the taxonomy at ``model_version``. Unless forced (or rolling back), it must do
     at least as well as the active version on the same gold test images."""
-    from training.services.backfill import backfill_start
-
     _verify_artifact(model_version)
     if not force and not is_rollback:
-        from training.services.evaluation import compare_on_gold
-
-        comparison = compare_on_gold(candidate=model_version)
+        comparison = evaluation.compare_on_gold(candidate=model_version)
         if comparison is not None and comparison.n == 0:
             raise ActivationRefused(
                 f"{model_version} and the active version have not answered the same gold test "

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from training.models import ModelVersion
+from training.selectors import active_version
 from training.services.evaluation import model_evaluate
-from training.services.versions import active_version
 
 from ._sector import taxonomy_of_sector
 
