@@ -310,8 +310,9 @@ def test_next_and_decisions_keep_a_bounded_number_of_queries(world, api_client_f
         )
     assert response.status_code == 201
     assert len(next_queries) <= 20, [q["sql"] for q in next_queries]
-    # One conditional update per image; everything else is a fixed number of queries.
-    assert len(submit_queries) <= 20 + 20, [q["sql"] for q in submit_queries]
+    # One conditional update per image; everything else is a fixed number of queries (the
+    # retraining policy's check after a submission among them: about a dozen, once).
+    assert len(submit_queries) <= 20 + 30, [q["sql"] for q in submit_queries]
     assert ImageLabel.objects.filter(source=LabelSource.HUMAN).count() == 20
 
 
