@@ -18,9 +18,10 @@ COMMON = {
     "403": ("Error", "Signed in, but this role may not do this."),
     "404": ("Error", "No such object (another client's objects are not found either)."),
     "413": ("Error", "The request body is larger than this endpoint accepts."),
+    "415": ("Error", "The body is not of a type this endpoint reads, or cannot be parsed as one."),
     "429": ("Error", "Too many requests: wait the seconds in Retry-After."),
 }
-WITH_BODY_ONLY = {"413"}
+WITH_BODY_ONLY = {"413", "415"}
 
 
 def document_error_responses(result, generator, request, public):
