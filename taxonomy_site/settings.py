@@ -422,6 +422,9 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": DATA_DIR / "cache",
+            # Past MAX_ENTRIES the file cache deletes a third of its entries at random,
+            # throttle counters included; Django's 300 would let a busy site's counters go.
+            "OPTIONS": {"MAX_ENTRIES": 20_000},
         }
     }
 

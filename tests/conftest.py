@@ -34,12 +34,15 @@ def _media_in_tmp(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
-def _cache_of_its_own(settings):
+def _cache_of_its_own(settings, tmp_path):
     # Throttle counters live in the cache: a key prefix per test keeps one test's requests
     # from counting against the next (without flushing a Redis database others may use).
-    settings.CACHES = {
-        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
-    }
+    # The file cache gets a directory per test as well: one shared by the whole run fills
+    # past MAX_ENTRIES and culls entries at random, a test's own counters among them.
+    cache = {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+    if cache["BACKEND"].endswith("FileBasedCache"):
+        cache["LOCATION"] = str(tmp_path / "cache")
+    settings.CACHES = {"default": cache}
 
 
 @pytest.fixture

@@ -98,3 +98,19 @@ def test_anonymous_api_callers_are_throttled(db, client, throttle_rates):
     for _ in range(2):
         assert client.get("/api/v1/schema/").status_code == 200
     assert_throttled(client.get("/api/v1/schema/"))
+
+
+@pytest.mark.django_db
+def test_a_busy_file_cache_keeps_the_throttle_counters(client, throttle_rates, settings):
+    # Django's file cache culls a third of its entries at random past MAX_ENTRIES (300 by
+    # default); the embedded settings raise the bound so counters outlive a busy hour.
+    from django.core.cache import cache
+
+    if not settings.CACHES["default"]["BACKEND"].endswith("FileBasedCache"):
+        pytest.skip("the file cache's culling only")
+    throttle_rates(login="2/min")
+    for name in ["b1", "b2"]:
+        client.post("/accounts/login/", {"username": name, "password": "x"})
+    for i in range(1000):  # other visitors' counters, sessions, ...
+        cache.set(f"other-{i}", i)
+    assert_throttled(client.post("/accounts/login/", {"username": "b3", "password": "x"}))
