@@ -95,25 +95,37 @@ class Reviewer:
     actions: dict = field(
         default_factory=lambda: {"accept": 0, "pick": 0, "search": 0, "grid": 0, "deselect": 0}
     )
+    # Where the seconds go: by action (a deselected tile's fix counted under its own action)
+    # and by phase (before the first model, and after).
+    seconds_by_action: dict = field(default_factory=dict)
+    seconds_by_phase: dict = field(default_factory=dict)
+    images_by_phase: dict = field(default_factory=dict)
+    phase: str = "cold start"
+
+    def _pay(self, action: str, seconds: float) -> float:
+        self.actions[action] += 1
+        self.seconds_by_action[action] = self.seconds_by_action.get(action, 0.0) + seconds
+        self.seconds_by_phase[self.phase] = self.seconds_by_phase.get(self.phase, 0.0) + seconds
+        return seconds
+
+    def looked_at(self, images: int = 1) -> None:
+        self.images_by_phase[self.phase] = self.images_by_phase.get(self.phase, 0) + images
 
     def cost(self, ranked_labels: list[int], truth: int) -> float:
         if ranked_labels[:1] == [truth]:
-            self.actions["accept"] += 1
-            return ACCEPT_TOP
+            return self._pay("accept", ACCEPT_TOP)
         if truth in ranked_labels[1:KEYED_SUGGESTIONS]:
-            self.actions["pick"] += 1
-            return PICK_BY_KEY
-        self.actions["search"] += 1
-        return SEARCH
+            return self._pay("pick", PICK_BY_KEY)
+        return self._pay("search", SEARCH)
 
     def grid_cost(self, ranked_labels: list[int], truth: int) -> float:
         """A tile looked at in a page of its top label; a wrong one is deselected and then
         fixed in single mode, where its wrong top suggestion is still shown first."""
-        self.actions["grid"] += 1
+        seconds = self._pay("grid", GRID_LOOK)
         if ranked_labels[:1] == [truth]:
-            return GRID_LOOK
+            return seconds
         self.actions["deselect"] += 1
-        return GRID_LOOK + self.cost(ranked_labels, truth)
+        return seconds + self.cost(ranked_labels, truth)
 
 
 def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0) -> dict:
@@ -142,6 +154,7 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
     from labelling.views.review import GRID_PAGE
     from taxonomy_site.celery import app
     from training.models import ModelVersion
+    from training.selectors import active_version
 
     # Tasks run here, at once, and their errors stop the bench instead of hiding in a result.
     # (The app reads Django's CELERY_* settings, so those are the names to change.)
@@ -201,6 +214,9 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
                 curve.append((round(reviewer.seconds, 1), settled))
 
             while True:
+                reviewer.phase = (
+                    "cold start" if active_version(taxonomy) is None else "with a model"
+                )
                 # Grid mode while the model has put anything in a class: the class with the
                 # most waiting, one page of it, as the review page offers it.
                 waiting = waiting_per_label(client, status=ImageStatus.NEEDS_REVIEW)
@@ -217,6 +233,7 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
                         ranked = [
                             int(e["label"]) for e in (prediction.ranked if prediction else [])
                         ]
+                        reviewer.looked_at()
                         reviewer.seconds += reviewer.grid_cost(ranked, truth_of[image.pk])
                         settle(image.pk)
                     continue
@@ -226,6 +243,7 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
                     break
                 prediction = latest_predictions([image.pk]).get(image.pk)
                 ranked = [int(e["label"]) for e in (prediction.ranked if prediction else [])]
+                reviewer.looked_at()
                 reviewer.seconds += reviewer.cost(ranked, truth_of[image.pk])
                 settle(image.pk)
             settled = Image.objects.filter(
@@ -237,6 +255,14 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
         correct = sum(1 for i, lb in tags.values_list("image_id", "label_id") if truth_of[i] == lb)
         n_auto = Image.objects.filter(client=client, status=ImageStatus.AUTO_TAGGED).count()
         n = len(truth_of)
+        auto_by_version: dict[int, list[int]] = {}
+        auto_tags = tags.filter(image__status=ImageStatus.AUTO_TAGGED)
+        auto_ids = dict(auto_tags.values_list("image_id", "label_id"))
+        for image_id, prediction in latest_predictions(auto_ids).items():
+            number = prediction.model_version.number
+            hits = auto_by_version.setdefault(number, [0, 0])
+            hits[0] += 1
+            hits[1] += int(truth_of[image_id] == auto_ids[image_id])
         baseline = n * (PICK_BY_KEY if len(pool.classes) <= HAND_KEYS else SEARCH)
         return {
             "images": n,
@@ -249,6 +275,17 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
             "auto_tagged_share": round(n_auto / n, 4) if n else 0.0,
             "reviewer_actions": reviewer.actions,
             "model_versions": ModelVersion.objects.filter(taxonomy=taxonomy).count(),
+            "breakdown": {
+                "seconds_by_action": {
+                    k: round(v, 1) for k, v in reviewer.seconds_by_action.items()
+                },
+                "seconds_by_phase": {k: round(v, 1) for k, v in reviewer.seconds_by_phase.items()},
+                "images_by_phase": reviewer.images_by_phase,
+                "auto_accepted_by_version": [
+                    {"version": v, "accepted": a, "correct": c}
+                    for v, (a, c) in sorted(auto_by_version.items())
+                ],
+            },
             "curve": _thin(curve),
         }
     finally:
@@ -272,6 +309,29 @@ def report(figures: dict) -> str:
         f"{figures['baseline_seconds']:.0f} · ratio {figures['ratio']}",
         f"final library precision {figures['precision']} · auto-tagged "
         f"{figures['auto_tagged_share']:.1%} · versions trained {figures['model_versions']}",
+    ]
+    breakdown = figures.get("breakdown")
+    if breakdown:
+        by_action = breakdown["seconds_by_action"]
+        lines.append(
+            "seconds by action: " + " · ".join(f"{k} {v:.0f}" for k, v in by_action.items())
+        )
+        lines.append(
+            "by phase: "
+            + " · ".join(
+                f"{k} {v:.0f} s on {breakdown['images_by_phase'].get(k, 0)} images"
+                for k, v in breakdown["seconds_by_phase"].items()
+            )
+        )
+        by_version = breakdown["auto_accepted_by_version"]
+        lines.append(
+            "auto-accepted right, by deciding version: "
+            + (
+                " · ".join(f"v{e['version']} {e['correct']}/{e['accepted']}" for e in by_version)
+                or "none"
+            )
+        )
+    lines += [
         "",
         "seconds  settled",
     ]
