@@ -118,6 +118,18 @@ class Reviewer:
             return self._pay("pick", PICK_BY_KEY)
         return self._pay("search", SEARCH)
 
+    def cluster_cost(self, truths: list[int], label: int) -> float:
+        """A page of similar images no model has seen, given one label: the label is
+        searched once, each tile looked at, and each deselected one searched on its own."""
+        self.looked_at(len(truths))
+        seconds = self._pay("search", SEARCH)
+        for truth in truths:
+            seconds += self._pay("grid", GRID_LOOK)
+            if truth != label:
+                self.actions["deselect"] += 1
+                seconds += self._pay("search", SEARCH)
+        return seconds
+
     def grid_cost(self, ranked_labels: list[int], truth: int) -> float:
         """A tile looked at in a page of its top label; a wrong one is deselected and then
         fixed in single mode, where its wrong top suggestion is still shown first."""
@@ -155,6 +167,7 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
     from taxonomy_site.celery import app
     from training.models import ModelVersion
     from training.selectors import active_version
+    from training.services.cold_start import cold_start_groups
 
     # Tasks run here, at once, and their errors stop the bench instead of hiding in a result.
     # (The app reads Django's CELERY_* settings, so those are the names to change.)
@@ -217,6 +230,31 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
                 reviewer.phase = (
                     "cold start" if active_version(taxonomy) is None else "with a model"
                 )
+                # Cold start (no model yet): a page of similar images, labelled in grid mode
+                # with what most of them are; the deselected ones are then searched one by one.
+                groups = cold_start_groups(client=client, size=GRID_PAGE)
+                if groups:
+                    page = groups[0]
+                    if any(pk in looked for pk in page):
+                        raise RuntimeError(f"cluster labelling left image(s) of {page} waiting")
+                    looked.update(page)
+                    truths = [truth_of[pk] for pk in page]
+                    label = max(set(truths), key=truths.count)
+                    reviewer.seconds += reviewer.cluster_cost(truths, label)
+                    rs.images_label_group(
+                        client=client,
+                        user=user,
+                        image_ids=[pk for pk in page if truth_of[pk] == label],
+                        label=label,
+                    )
+                    for pk in page:
+                        if truth_of[pk] != label:
+                            settle(pk)
+                    settled = Image.objects.filter(
+                        client=client, status__in=[ImageStatus.VERIFIED, ImageStatus.AUTO_TAGGED]
+                    ).count()
+                    curve.append((round(reviewer.seconds, 1), settled))
+                    continue
                 # Grid mode while the model has put anything in a class: the class with the
                 # most waiting, one page of it, as the review page offers it.
                 waiting = waiting_per_label(client, status=ImageStatus.NEEDS_REVIEW)
