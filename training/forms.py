@@ -32,11 +32,23 @@ class ActivateForm(forms.Form):
 
 class TargetForm(forms.Form):
     target = forms.FloatField(
-        min_value=0.5,
-        max_value=1.0,
-        label="Target precision",
-        help_text="0.50–1.00: what the model's own tags must reach on held-out images.",
-        widget=forms.NumberInput(attrs={"step": "0.01"}),
+        min_value=50,
+        max_value=100,
+        label="Target precision (%)",
+        help_text="50–100%: what the model's own tags must reach on held-out images.",
+        widget=forms.NumberInput(attrs={"step": "0.5", "min": "50", "max": "100"}),
+        error_messages={
+            "min_value": "The target precision must be at least 50%%.",
+            "max_value": "The target precision cannot be more than 100%%.",
+            "invalid": "Enter the target precision as a percentage, e.g. 95.",
+            "required": "Enter the target precision as a percentage, e.g. 95.",
+        },
+    )
+
+
+class ConsentForm(forms.Form):
+    trains_sector_model = forms.BooleanField(
+        required=False, label="Our verified images train the sector's shared model"
     )
 
 
