@@ -296,6 +296,21 @@ def activate(request: HttpRequest, client_slug: str, version_id: int) -> HttpRes
     _require_maintainer(request, client)
     form = ActivateForm(request.POST)
     force = form.is_valid() and form.cleaned_data["force"]
+    if force and request.POST.get("confirm") != "yes":
+        active = active_version(taxonomy)
+        return _confirm(
+            request,
+            client,
+            title=f"Force v{version.number} to serve",
+            what=(
+                f"v{version.number} becomes the active model without the gold test images' "
+                "check" + (f", in place of v{active.number}" if active else "") + "."
+            ),
+            becomes=version,
+            action_url=reverse("model-version-activate", args=[client.slug, version.pk]),
+            fields=[("force", "on")],
+            cancel_url=reverse("model-version", args=[client.slug, version.pk]),
+        )
     try:
         model_activate(
             model_version=version, user=request.user, force=force, note="from the models page"
@@ -312,6 +327,16 @@ def activate(request: HttpRequest, client_slug: str, version_id: int) -> HttpRes
         return render(request, "training/version_detail.html", context, status=409)
     messages.success(request, f"v{version.number} is now the active model.")
     return redirect("model-version", client_slug=client_slug, version_id=version.pk)
+
+
+def _confirm(request: HttpRequest, client: Client, **context) -> HttpResponse:
+    """The page that asks before the shared model changes for every client of the sector,
+    saying who it touches; its button posts the same form again with confirm=yes."""
+    return render(
+        request,
+        "training/confirm.html",
+        {"client": client, "affected": affected_clients(client), **context},
+    )
 
 
 @login_required
@@ -341,7 +366,22 @@ def evaluate(request: HttpRequest, client_slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def rollback(request: HttpRequest, client_slug: str) -> HttpResponse:
-    _client, taxonomy = _maintainer_scope(request, client_slug)
+    client, taxonomy = _maintainer_scope(request, client_slug)
+    if request.POST.get("confirm") != "yes":
+        active = active_version(taxonomy)
+        target = rollback_target(taxonomy, active)
+        if active is not None and target is not None:
+            return _confirm(
+                request,
+                client,
+                title=f"Roll back to v{target.number}",
+                what=f"v{target.number}, which served before v{active.number}, becomes the "
+                "active model again.",
+                becomes=target,
+                action_url=reverse("models-rollback", args=[client.slug]),
+                fields=[],
+                cancel_url=reverse("models", args=[client.slug]),
+            )
     try:
         activation = model_rollback(taxonomy=taxonomy, user=request.user)
     except ActivationRefused as exc:

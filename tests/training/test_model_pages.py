@@ -321,7 +321,11 @@ def test_a_refused_activation_offers_to_force_it(world, gold):
     html = refused.content.decode()
     assert "worse than the active version" in html and 'id="force-button"' in html
     assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version != v2
-    forced = browser.post(url, {"force": "on"})
+    asked = browser.post(url, {"force": "on"})  # forcing asks first, and says who it touches
+    assert asked.status_code == 200 and 'id="confirm-form"' in asked.content.decode()
+    assert "Alpha University and 1 other client" in asked.content.decode()
+    assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version != v2
+    forced = browser.post(url, {"force": "on", "confirm": "yes"})
     assert forced.status_code == 302
     assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version == v2
     assert ModelActivation.objects.filter(model_version=v2, forced=True).exists()
@@ -343,10 +347,15 @@ def test_a_maintainer_rolls_back_and_is_told_when_there_is_nowhere_to_go(world):
     v2 = make_version(world.taxonomy, labels=two_labels(world), stored=True)
     versions.model_activate(model_version=v2, force=True)
     browser = as_user(world.maintainer)
-    back = browser.post(reverse("models-rollback", args=["alpha"]), follow=True)
+    asked = browser.post(reverse("models-rollback", args=["alpha"])).content.decode()
+    assert "Roll back to v1?" in asked and "Alpha University and 1 other client" in asked
+    assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version == v2
+    back = browser.post(reverse("models-rollback", args=["alpha"]), {"confirm": "yes"}, follow=True)
     assert any("v1 is the active model again" in m for m in flash(back))
     assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version == v1
-    nowhere = browser.post(reverse("models-rollback", args=["alpha"]), follow=True)
+    nowhere = browser.post(
+        reverse("models-rollback", args=["alpha"]), {"confirm": "yes"}, follow=True
+    )
     assert any("nothing to roll back" in m for m in flash(nowhere))
 
 
@@ -499,7 +508,7 @@ def test_activate_compare_and_roll_back_with_real_models(world, tiny_backbone):
         compared = browser.get(f"{reverse('models-compare', args=['alpha'])}?a={v1.pk}&b={v2.pk}")
         assert "A tie." in compared.content.decode()
 
-        browser.post(reverse("models-rollback", args=["alpha"]))
+        browser.post(reverse("models-rollback", args=["alpha"]), {"confirm": "yes"})
         assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version == v1
     finally:
         runtime.forget_models()
