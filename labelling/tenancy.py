@@ -54,10 +54,22 @@ CAN_REVIEW = (Role.ADMIN, Role.REVIEWER)
 CAN_MANAGE_CLIENT = (Role.ADMIN,)
 
 
+def client_for_admin_or_staff(user, slug: str, *, refusal: str) -> Client:
+    """The client named by the URL for its admins, or for site staff (who need not be
+    members): the pages about the sector a client belongs to."""
+    if user.is_authenticated and user.is_staff:
+        client = Client.objects.select_related("sector").filter(slug=slug).first()
+        if client is None:
+            raise Http404("No such client.")
+        return client
+    client, _membership = client_for_user(user, slug, roles=CAN_MANAGE_CLIENT, refusal=refusal)
+    return client
+
+
 def is_sector_maintainer(user, sector) -> bool:
     """Whether ``user`` maintains ``sector``'s taxonomy and shared model (trains, promotes,
-    forces and rolls back its versions). Site staff do, for every sector."""
-    return bool(getattr(user, "is_authenticated", False) and user.is_staff and user.is_active)
+    forces and rolls back its versions): site staff, or one of the sector's maintainers."""
+    return bool(getattr(user, "is_authenticated", False)) and sector.is_maintained_by(user)
 
 
 def person_shown(person, *, client: Client, viewer) -> str:
