@@ -36,3 +36,24 @@ def head_fitter(*, max_epochs: int = 200) -> FoldFitter:
         return predict
 
     return fit
+
+
+# The product's audit settings, shared by the training-queue task and the noise benchmark.
+NEIGHBOURS = 10
+FOLDS = 5
+
+
+def audit_with_product_heads(embeddings, labels, *, n_classes: int, model_proba=None, seed=0):
+    """The audit as the product runs it: k-fold product heads, 10 neighbours, 5 folds."""
+    from training.noise import audit_label_noise
+
+    return audit_label_noise(
+        embeddings,
+        labels,
+        n_classes=n_classes,
+        k=NEIGHBOURS,
+        n_folds=FOLDS,
+        seed=seed,
+        model_proba=model_proba,
+        fit=head_fitter(),
+    )
