@@ -242,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.size < 10:
         print("error: --size must be at least 10", file=sys.stderr)
         return 2
+    if not 0.0 < args.noise < 1.0:
+        print(f"error: --noise must be between 0 and 1, got {args.noise}", file=sys.stderr)
+        return 2
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
