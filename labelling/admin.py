@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from labelling.models import (
     ApiToken,
+    AuditEvent,
     Client,
     ClientLabelName,
     Image,
@@ -178,4 +179,22 @@ class ApiTokenAdmin(admin.ModelAdmin):
     ]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    # The record of who did what: read, never written or changed by hand.
+    list_display = ["created_at", "actor", "action", "sector", "client", "summary"]
+    list_filter = ["action", "sector"]
+    search_fields = ["summary", "actor__username"]
+    readonly_fields = ["created_at", "actor", "action", "sector", "client", "summary", "detail"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -52,3 +52,15 @@ def has_role(membership: Membership | None, *roles: str) -> bool:
 CAN_UPLOAD = (Role.ADMIN, Role.LIBRARIAN)
 CAN_REVIEW = (Role.ADMIN, Role.REVIEWER)
 CAN_MANAGE_CLIENT = (Role.ADMIN,)
+
+
+def client_for_admin_or_staff(user, slug: str, *, refusal: str) -> Client:
+    """The client named by the URL for its admins, or for site staff (who need not be
+    members): the pages about the sector a client belongs to."""
+    if user.is_authenticated and user.is_staff:
+        client = Client.objects.select_related("sector").filter(slug=slug).first()
+        if client is None:
+            raise Http404("No such client.")
+        return client
+    client, _membership = client_for_user(user, slug, roles=CAN_MANAGE_CLIENT, refusal=refusal)
+    return client

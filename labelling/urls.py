@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from labelling.views import health, home, tokens
+from labelling.views import audit, health, home, tokens
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -8,6 +8,7 @@ urlpatterns = [
     path("health/", health.health, name="health"),
     path("account/tokens/", tokens.tokens, name="tokens"),
     path("account/tokens/<int:token_id>/revoke/", tokens.revoke, name="token-revoke"),
+    path("clients/<slug:client_slug>/audit/", audit.audit_page, name="audit"),
     path("", include("labelling.library_urls")),
     path("", include("labelling.review_urls")),
 ]

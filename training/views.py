@@ -321,7 +321,7 @@ def set_retraining(request: HttpRequest, client_slug: str) -> HttpResponse:
         errors = " ".join(f"{form.fields[k].label}: {' '.join(v)}" for k, v in form.errors.items())
         messages.error(request, f"The retraining policy was not changed. {errors}")
         return redirect("models", client_slug=client_slug)
-    policy = retraining_policy_set(taxonomy=taxonomy, **form.cleaned_data)
+    policy = retraining_policy_set(taxonomy=taxonomy, user=request.user, **form.cleaned_data)
     messages.success(
         request,
         "Retraining policy saved: "

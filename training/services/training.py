@@ -17,7 +17,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from labelling.models import Taxonomy
+from labelling.models import AuditAction, Taxonomy
+from labelling.services import audit
 from training import pipeline
 from training.artifacts import save_artifact
 from training.backbones import POOLED, get_spec
@@ -29,7 +30,7 @@ from training.services.dataset import Dataset, NotEnoughData, is_gold_test, veri
 from training.services.evaluation import gold_answers_record, gold_test_set
 from training.services.label_audit import label_audit_request
 from training.services.policy import policy_compute
-from training.services.versions import ActivationRefused, model_activate
+from training.services.versions import PROMOTION_NOTE, ActivationRefused, model_activate
 from training.tasks import train
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,13 @@ def training_request(
                 backbone=backbone,
                 requested_by=user,
                 max_epochs=MAX_EPOCHS[mode],
+            )
+            audit.record(
+                user,
+                AuditAction.TRAINING_STARTED,
+                sector=taxonomy.sector,
+                summary=f"Training of {taxonomy.name} requested ({mode}, {backbone}).",
+                detail={"run": run.pk, "mode": mode, "backbone": backbone},
             )
     except IntegrityError:
         current = TrainingRun.objects.filter(
@@ -297,7 +305,7 @@ def training_finish_promotion(*, model_version: ModelVersion, user=None) -> str:
             logger.warning("could not have %s answer the gold images: %s", active, exc)
 
     try:
-        model_activate(model_version=model_version, user=user, note="after training")
+        model_activate(model_version=model_version, user=user, note=PROMOTION_NOTE)
     except ActivationRefused as exc:
         return str(exc)
     return f"v{model_version.number} is now active."
