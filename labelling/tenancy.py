@@ -104,3 +104,24 @@ def taxonomy_access(user, sector_slug: str) -> TaxonomyAccess:
         name_clients=name_clients,
         member_of=frozenset(m.client_id for m in memberships),
     )
+
+
+def is_sector_maintainer(user, sector) -> bool:
+    """Whether ``user`` maintains ``sector``'s taxonomy and shared model (trains, promotes,
+    forces and rolls back its versions): site staff, or one of the sector's maintainers."""
+    return bool(getattr(user, "is_authenticated", False)) and sector.is_maintained_by(user)
+
+
+def person_shown(person, *, client: Client, viewer) -> str:
+    """How a page of ``client`` names the person who did something to a shared model: by
+    username to a maintainer or when the person belongs to the client; else by role only, so
+    that no client sees another client's people."""
+    if person is None:
+        return "the system"
+    if is_sector_maintainer(viewer, client.sector) or person.pk == getattr(viewer, "pk", None):
+        return person.username
+    if Membership.objects.filter(user=person, client=client).exists():
+        return person.username
+    if is_sector_maintainer(person, client.sector):
+        return "a sector maintainer"
+    return "another client's admin"

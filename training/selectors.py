@@ -3,8 +3,8 @@ never imports a service, so every service can import it at the top."""
 
 from __future__ import annotations
 
-from labelling.models import Taxonomy
-from training.models import ActiveModel, ModelVersion
+from labelling.models import Client, Taxonomy
+from training.models import ActiveModel, ClientModelSettings, ModelActivation, ModelVersion
 
 
 def active_version(taxonomy: Taxonomy) -> ModelVersion | None:
@@ -34,3 +34,34 @@ def taxonomy_drift(taxonomy: Taxonomy, version: ModelVersion | None) -> dict | N
         "learned_version": version.taxonomy_version,
         "taxonomy_version": taxonomy.version,
     }
+
+
+def rollback_target(taxonomy: Taxonomy, active: ModelVersion | None) -> ModelVersion | None:
+    """The version a rollback would make active (what model_rollback picks), for the
+    confirmation to name it."""
+    if active is None:
+        return None
+    activated = (
+        ModelActivation.objects.filter(taxonomy=taxonomy, model_version=active, is_rollback=False)
+        .exclude(previous=active)
+        .select_related("previous")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return activated.previous if activated else None
+
+
+def affected_clients(client: Client) -> dict:
+    """Who a change of the shared model touches, as a confirmation says it: this client by
+    name, the others of the sector by number only (no client sees another's name)."""
+    others = Client.objects.filter(sector_id=client.sector_id).exclude(pk=client.pk).count()
+    return {"client": client, "others": others, "total": others + 1}
+
+
+def consenting_clients(client: Client) -> dict:
+    """How many of the sector's clients let their verified images train the model."""
+    total = Client.objects.filter(sector_id=client.sector_id).count()
+    refusing = ClientModelSettings.objects.filter(
+        client__sector_id=client.sector_id, trains_sector_model=False
+    ).count()
+    return {"consenting": total - refusing, "total": total}
