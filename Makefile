@@ -4,6 +4,9 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 HOST ?= 127.0.0.1
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): one per core, at most four (each may load TensorFlow);
+# 0 runs everything in this process.
+PYTEST_WORKERS ?= $(shell python3 -c "import os; print(min(4, os.cpu_count() or 1))")
 
 .PHONY: install run web worker test lint format clean
 
@@ -37,7 +40,7 @@ run: install
 	exec $(VENV)/bin/supervisord -c supervisord.conf
 
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint:
 	$(VENV)/bin/ruff check .

@@ -88,14 +88,17 @@ class Channel(kombu_sqla.Channel):
     @property
     def engine(self):
         url = self.connection.client.hostname
-        engine = self._sqlite_engines.get(url)
+        # One engine per file and lock timeout: a connection asking for another timeout
+        # must not be handed an engine made with the first one's.
+        key = (url, self.busy_timeout)
+        engine = self._sqlite_engines.get(key)
         if engine is None:
             with kombu_sqla._MUTEX:
-                engine = self._sqlite_engines.get(url)
+                engine = self._sqlite_engines.get(key)
                 if engine is None:
                     engine = _sqlite_engine(url, busy_timeout=self.busy_timeout)
                     kombu_sqla.metadata.create_all(engine)
-                    self._sqlite_engines[url] = engine
+                    self._sqlite_engines[key] = engine
         return engine
 
     def _queue_id(self, queue: str) -> int:

@@ -10,8 +10,10 @@ from django.test import override_settings
 IMPORT = re.compile(r"""(?:import|export)\b[^;'"]*?\bfrom\s*["']([^"']+)["']""")
 
 
-@pytest.fixture
-def collected(tmp_path):
+@pytest.fixture(scope="module")
+def collected(tmp_path_factory):
+    # One collectstatic for the module: the tests only read what it wrote.
+    tmp_path = tmp_path_factory.mktemp("static")
     storages = {
         "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
         "staticfiles": {"BACKEND": "taxonomy_site.storage.StaticFilesStorage"},

@@ -111,6 +111,16 @@ class RunStatus(models.TextChoices):
 ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
+class RunPhase(models.TextChoices):
+    """What a running run is doing now: its progress is counted within the phase."""
+
+    WAITING = "", "Waiting for a worker"
+    EMBEDDING = "embedding", "Embedding"
+    READING = "reading", "Reading images"
+    TRAINING = "training", "Training"
+    MEASURING = "measuring", "Measuring"
+
+
 class TrainingRun(models.Model):
     taxonomy = models.ForeignKey(
         "labelling.Taxonomy", on_delete=models.CASCADE, related_name="training_runs"
@@ -125,6 +135,10 @@ class TrainingRun(models.Model):
     max_epochs = models.PositiveIntegerField(default=0)
     # per-epoch history: [{"epoch": 1, "loss": ..., "val_loss": ..., "lr": ...}, ...]
     history = models.JSONField(default=list, blank=True)
+    phase = models.CharField(max_length=10, choices=RunPhase.choices, default="", blank=True)
+    # Images embedded (or read) so far, of how many, in the embedding phase.
+    phase_done = models.PositiveIntegerField(default=0)
+    phase_total = models.PositiveIntegerField(default=0)
     message = models.TextField(blank=True)
     model_version = models.ForeignKey(
         ModelVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -228,3 +242,130 @@ class RetrainingPolicy(models.Model):
     def __str__(self) -> str:
         state = "on" if self.enabled else "off"
         return f"Retraining of {self.taxonomy_id} ({state})"
+
+
+class ClientModelSettings(models.Model):
+    """What one client decides about its sector's shared model: its own auto-accept target
+    (thresholds chosen for it from the active version's calibration, so that a change moves
+    only this client's decisions) and whether its verified images train the model (consent).
+    A client without a row takes the version's own thresholds and consents."""
+
+    client = models.OneToOneField(
+        "labelling.Client", on_delete=models.CASCADE, related_name="model_settings"
+    )
+    # None: the thresholds the version was trained with (the taxonomy's target then).
+    auto_accept_target = models.FloatField(null=True, blank=True)
+    trains_sector_model = models.BooleanField(default=True)
+    # The thresholds chosen for the target above: {"model_version": id, "target_precision":
+    # t, "thresholds": {...}, "test": {...}}; chosen again when another version serves.
+    policy = models.JSONField(default=dict, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "client model settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(auto_accept_target__isnull=True)
+                | models.Q(auto_accept_target__gte=0.5, auto_accept_target__lte=1.0),
+                name="client_target_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Model settings of {self.client_id}"
+
+
+class LabelAudit(models.Model):
+    """One run of the label-noise audit over a taxonomy's verified images: after each
+    training run and on demand. Its scores are the suspect-labels queue."""
+
+    taxonomy = models.ForeignKey(
+        "labelling.Taxonomy", on_delete=models.CASCADE, related_name="label_audits"
+    )
+    # The version whose output gives the spread signal and whose embeddings are read.
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    n_images = models.PositiveIntegerField(default=0)
+    n_suspects = models.PositiveIntegerField(default=0)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["taxonomy"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="label_audit_single_flight",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Label audit of {self.taxonomy_id} ({self.status})"
+
+
+class SuspectDecision(models.TextChoices):
+    KEEP = "keep", "Keep the label"
+    RELABEL = "relabel", "Relabelled"
+    EXCLUDE = "exclude", "Excluded from training"
+
+
+class LabelNoiseScore(models.Model):
+    """What one audit thinks of one verified image's label, and why."""
+
+    audit = models.ForeignKey(LabelAudit, on_delete=models.CASCADE, related_name="scores")
+    image = models.ForeignKey("labelling.Image", on_delete=models.CASCADE, related_name="+")
+    label = models.ForeignKey("labelling.Label", on_delete=models.CASCADE, related_name="+")
+    suggested = models.ForeignKey("labelling.Label", on_delete=models.CASCADE, related_name="+")
+    rank = models.PositiveIntegerField()  # 1 = most suspect
+    score = models.FloatField()  # combined, 0..1, higher is more suspect
+    self_confidence = models.FloatField()  # out-of-sample probability of the label
+    suggested_probability = models.FloatField()
+    neighbour_disagreement = models.FloatField()
+    neighbour_labels = models.JSONField(default=list)  # label ids of the k nearest neighbours
+    confident_learning = models.BooleanField(default=False)
+    spread = models.FloatField(null=True, blank=True)
+    votes = models.PositiveSmallIntegerField(default=0)
+    is_suspect = models.BooleanField(default=False)
+    decision = models.CharField(max_length=10, choices=SuspectDecision.choices, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["audit_id", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["audit", "image"], name="noise_score_unique"),
+        ]
+        indexes = [models.Index(fields=["audit", "is_suspect", "rank"])]
+
+    def __str__(self) -> str:
+        return f"Image {self.image_id}: rank {self.rank} in audit {self.audit_id}"
+
+
+class TrainingExclusion(models.Model):
+    """An image a reviewer took out of training (its label may be right, but the image
+    teaches the wrong thing): the training dataset leaves it out until the row is gone."""
+
+    image = models.OneToOneField(
+        "labelling.Image", on_delete=models.CASCADE, related_name="training_exclusion"
+    )
+    excluded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Image {self.image_id} excluded from training"

@@ -116,14 +116,14 @@ class LabelViewSet(CatalogueViewSet, mixins.ListModelMixin, mixins.RetrieveModel
     def create(self, request, *args, **kwargs):
         serializer = LabelCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        label = label_create(**serializer.validated_data)
+        label = label_create(**serializer.validated_data, user=request.user)
         return Response(LabelSerializer(label).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, *args, partial: bool = False, **kwargs):
         label = self.get_object()
         serializer = LabelUpdateSerializer(data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
-        label = label_update(label=label, data=serializer.validated_data)
+        label = label_update(label=label, data=serializer.validated_data, user=request.user)
         return Response(LabelSerializer(label).data)
 
     def partial_update(self, request, *args, **kwargs):
@@ -132,7 +132,7 @@ class LabelViewSet(CatalogueViewSet, mixins.ListModelMixin, mixins.RetrieveModel
     @extend_schema(request=None, responses=LabelSerializer)
     @action(detail=True, methods=["post"])
     def retire(self, request, *args, **kwargs):
-        label = label_retire(label=self.get_object())
+        label = label_retire(label=self.get_object(), user=request.user)
         return Response(LabelSerializer(label).data)
 
 
@@ -175,11 +175,12 @@ class ClientLabelNameViewSet(ClientScopedMixin, ServiceErrorsMixin, viewsets.Mod
             client=self.request.client,
             label=serializer.validated_data["label"],
             name=serializer.validated_data["name"],
+            user=self.request.user,
         )
 
     def perform_update(self, serializer):
         name = serializer.validated_data.get("name", serializer.instance.name)
-        client_label_name_update(label_name=serializer.instance, name=name)
+        client_label_name_update(label_name=serializer.instance, name=name, user=self.request.user)
 
 
 router = SimpleRouter()

@@ -54,7 +54,7 @@ class TagImportView(ClientScopedMixin, APIView):
     def post(self, request, client_slug):
         try:
             text = read_csv_upload(request.FILES.get("file"))
-            result = tags_import_csv(client=request.client, text=text)
+            result = tags_import_csv(client=request.client, text=text, user=request.user)
         except TagImportError as exc:
             raise ValidationError({"file": exc.problems}) from exc
         return Response({"created": result.created, "unchanged": result.unchanged})

@@ -1,3 +1,4 @@
+from labelling.models.audit import AuditAction, AuditEvent
 from labelling.models.clients import Client, ClientLabelName, Membership, Role
 from labelling.models.health import WorkerHeartbeat
 from labelling.models.images import Image, ImageLabel, ImageStatus, InvalidTransition, UploadBatch
@@ -9,6 +10,8 @@ from labelling.models.tokens import ApiToken
 
 __all__ = [
     "ApiToken",
+    "AuditAction",
+    "AuditEvent",
     "Client",
     "ClientLabelName",
     "Image",

@@ -1,5 +1,6 @@
 """Sectors own taxonomies of labels; models are trained per taxonomy."""
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -12,6 +13,11 @@ class Sector(models.Model):
     name = models.CharField(max_length=120, unique=True)
     slug = models.SlugField(max_length=60, unique=True)
     description = models.TextField(blank=True)
+    # Who edits the sector's taxonomy and trains, promotes and rolls back its model,
+    # besides site staff. Client admins are not maintainers by being admins.
+    maintainers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="maintained_sectors"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -19,6 +25,11 @@ class Sector(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def is_maintained_by(self, user) -> bool:
+        if not user.is_authenticated:
+            return False
+        return user.is_staff or self.maintainers.filter(pk=user.pk).exists()
 
 
 class TaxonomyKind(models.TextChoices):

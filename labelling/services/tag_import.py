@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from labelling.models import Client, ClientLabelName, Image, ImageLabel, Label
+from labelling.models import AuditAction, Client, ClientLabelName, Image, ImageLabel, Label
 from labelling.models.images import LabelSource
+from labelling.services import audit
 from labelling.services.library_import import normalise
 
 KNOWN_COLUMNS = frozenset(
@@ -70,7 +71,7 @@ def read_csv_upload(upload) -> str:
         raise TagImportError(["The file is not UTF-8 text: save the CSV as UTF-8."]) from None
 
 
-def tags_import_csv(*, client: Client, text: str) -> TagImportResult:
+def tags_import_csv(*, client: Client, text: str, user=None) -> TagImportResult:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     columns = [c.strip() for c in (reader.fieldnames or [])]
     if not columns:
@@ -119,6 +120,14 @@ def tags_import_csv(*, client: Client, text: str) -> TagImportResult:
             if (i, lab) not in existing
         ]
         ImageLabel.objects.bulk_create(new, ignore_conflicts=True)
+        if new:
+            audit.record(
+                user,
+                AuditAction.TAGS_IMPORTED,
+                client=client,
+                summary=f"{len(new)} tags imported ({len(wanted) - len(new)} already there).",
+                detail={"created": len(new), "unchanged": len(wanted) - len(new)},
+            )
     return TagImportResult(created=len(new), unchanged=len(wanted) - len(new))
 
 

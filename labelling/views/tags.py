@@ -24,7 +24,7 @@ def tags_page(request: HttpRequest, client_slug: str) -> HttpResponse:
         else:
             try:
                 text = read_csv_upload(request.FILES.get("file"))
-                context["result"] = tags_import_csv(client=client, text=text)
+                context["result"] = tags_import_csv(client=client, text=text, user=request.user)
             except TagImportError as exc:
                 status, context["problems"] = 400, exc.problems
     return render(request, "labelling/tags.html", context, status=status)

@@ -37,16 +37,20 @@ def is_gold_test(sha256: str) -> bool:
 
 def verified_dataset(taxonomy: Taxonomy) -> Dataset:
     """Images verified by people (or imported from a hand-tagged library) in every client
-    of the taxonomy's sector. Machine tags are left out: learning from them would only
-    confirm the model's own mistakes."""
+    of the taxonomy's sector whose client consents to train it (its model settings).
+    Machine tags are left out: learning from them would only confirm the model's own
+    mistakes; so are images excluded from training."""
     rows = (
-        ImageLabel.objects.filter(
+        ImageLabel.objects.exclude(image__client__model_settings__trains_sector_model=False)
+        .filter(
             image__client__sector_id=taxonomy.sector_id,
             image__status=ImageStatus.VERIFIED,
             label__taxonomy=taxonomy,
             label__is_active=True,
             source__in=[LabelSource.HUMAN, LabelSource.IMPORT],
         )
+        # Reviewers took these out from the suspect-labels queue.
+        .exclude(image__training_exclusion__isnull=False)
         .values_list("image_id", "label_id")
         .order_by("image_id")
     )

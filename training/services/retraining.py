@@ -19,8 +19,9 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from labelling.models import Client, ImageLabel, ImageStatus, Taxonomy
+from labelling.models import AuditAction, Client, ImageLabel, ImageStatus, Taxonomy
 from labelling.models.images import LabelSource
+from labelling.services import audit
 from training.models import RetrainingPolicy, TrainingRun
 from training.selectors import active_version
 from training.services.training import TrainingAlreadyRunning, training_request
@@ -165,12 +166,38 @@ def retraining_policies_check(*, now=None) -> list[int]:
     return started
 
 
+POLICY_FIELDS = ("enabled", "after_verified", "every_hours")
+
+
 def retraining_policy_set(
-    *, taxonomy: Taxonomy, enabled: bool, after_verified: int, every_hours: int
+    *,
+    taxonomy: Taxonomy,
+    enabled: bool,
+    after_verified: int,
+    every_hours: int,
+    user=None,
 ) -> RetrainingPolicy:
-    policy = retraining_policy_get(taxonomy=taxonomy)
-    policy.enabled = enabled
-    policy.after_verified = after_verified
-    policy.every_hours = every_hours
-    policy.save(update_fields=["enabled", "after_verified", "every_hours", "updated_at"])
+    with transaction.atomic():
+        policy = retraining_policy_get(taxonomy=taxonomy)
+        before = (policy.enabled, policy.after_verified, policy.every_hours)
+        policy.enabled = enabled
+        policy.after_verified = after_verified
+        policy.every_hours = every_hours
+        policy.save(update_fields=["enabled", "after_verified", "every_hours", "updated_at"])
+        if before != (enabled, after_verified, every_hours):
+            state = (
+                f"after {after_verified} verified or every {every_hours} h" if enabled else "off"
+            )
+            audit.record(
+                user,
+                AuditAction.RETRAINING_POLICY_CHANGED,
+                sector=taxonomy.sector,
+                summary=f"Retraining of {taxonomy.name}: {state}.",
+                detail={
+                    "enabled": enabled,
+                    "after_verified": after_verified,
+                    "every_hours": every_hours,
+                    "before": dict(zip(POLICY_FIELDS, before, strict=True)),
+                },
+            )
     return policy

@@ -17,18 +17,27 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from labelling.models import Taxonomy
+from labelling.models import AuditAction, Taxonomy
+from labelling.services import audit
 from training import pipeline
 from training.artifacts import save_artifact
 from training.backbones import POOLED, get_spec
 from training.embedding_store import embeddings_ensure, load_pixels
-from training.models import ACTIVE_RUN_STATUSES, ModelMode, ModelVersion, RunStatus, TrainingRun
+from training.models import (
+    ACTIVE_RUN_STATUSES,
+    ModelMode,
+    ModelVersion,
+    RunPhase,
+    RunStatus,
+    TrainingRun,
+)
 from training.runtime import input_size_for
 from training.selectors import active_version
 from training.services.dataset import Dataset, NotEnoughData, is_gold_test, verified_dataset
 from training.services.evaluation import gold_answers_record, gold_test_set
+from training.services.label_audit import label_audit_request
 from training.services.policy import policy_compute
-from training.services.versions import ActivationRefused, model_activate
+from training.services.versions import PROMOTION_NOTE, ActivationRefused, model_activate
 from training.tasks import train
 
 logger = logging.getLogger(__name__)
@@ -58,6 +67,13 @@ def training_request(
                 requested_by=user,
                 max_epochs=MAX_EPOCHS[mode],
             )
+            audit.record(
+                user,
+                AuditAction.TRAINING_STARTED,
+                sector=taxonomy.sector,
+                summary=f"Training of {taxonomy.name} requested ({mode}, {backbone}).",
+                detail={"run": run.pk, "mode": mode, "backbone": backbone},
+            )
     except IntegrityError:
         current = TrainingRun.objects.filter(
             taxonomy=taxonomy, status__in=ACTIVE_RUN_STATUSES
@@ -72,12 +88,20 @@ def training_request(
     return run
 
 
+def _report_phase(run: TrainingRun, phase: str, done: int = 0, total: int = 0) -> None:
+    """Where the run is, for the progress bar: a phase, and how far into it."""
+    run.phase, run.phase_done, run.phase_total = phase, done, total
+    run.heartbeat_at = timezone.now()
+    run.save(update_fields=["phase", "phase_done", "phase_total", "heartbeat_at"])
+
+
 def _report_epoch(run: TrainingRun, epoch: int, logs: dict) -> None:
     entry = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items() if np.isscalar(v)}}
     run.history = [*run.history, entry]
     run.epoch = epoch + 1
+    run.phase = RunPhase.TRAINING
     run.heartbeat_at = timezone.now()
-    run.save(update_fields=["history", "epoch", "heartbeat_at"])
+    run.save(update_fields=["history", "epoch", "phase", "heartbeat_at"])
 
 
 def gold_split(dataset: Dataset, *, seed: int = 0):
@@ -117,6 +141,9 @@ def training_execute(*, run_id: int) -> TrainingRun | None:
     run.model_version = version
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "model_version", "finished_at", "message"])
+    if version.mode == ModelMode.HEAD and not run.taxonomy.is_multi_label:
+        # A new model sees the labels afresh: audit them with it.
+        label_audit_request(taxonomy=run.taxonomy, model_version=version, user=run.requested_by)
     return run
 
 
@@ -128,7 +155,12 @@ def _train(run: TrainingRun) -> ModelVersion:
     # carries its own backbone, which pools.
     embedding = get_spec(run.backbone).default_embedding if run.mode == ModelMode.HEAD else POOLED
     if run.mode == ModelMode.HEAD:
-        embedded = embeddings_ensure(dataset.images, run.backbone, embedding)
+        embedded = embeddings_ensure(
+            dataset.images,
+            run.backbone,
+            embedding,
+            progress=lambda done, total: _report_phase(run, RunPhase.EMBEDDING, done, total),
+        )
         keep = [i for i, image in enumerate(dataset.images) if image.pk in embedded.vectors]
         dataset = Dataset(
             images=[dataset.images[i] for i in keep],
@@ -139,7 +171,9 @@ def _train(run: TrainingRun) -> ModelVersion:
         )
         inputs = np.stack([embedded.vectors[image.pk] for image in dataset.images])
     else:
+        _report_phase(run, RunPhase.READING, 0, len(dataset.images))
         inputs = _pixels(dataset, run.backbone)
+    _report_phase(run, RunPhase.TRAINING)
     train_idx, val_idx, test_idx = gold_split(dataset)
     if len(val_idx) == 0 or len(test_idx) == 0:
         raise NotEnoughData(
@@ -163,6 +197,7 @@ def _train(run: TrainingRun) -> ModelVersion:
     )
     seconds = time.monotonic() - started
 
+    _report_phase(run, RunPhase.MEASURING)
     measured = pipeline.measure(
         trained.logits_model,
         inputs[val_idx],
@@ -309,7 +344,7 @@ def training_finish_promotion(*, model_version: ModelVersion, user=None) -> str:
             logger.warning("could not have %s answer the gold images: %s", active, exc)
 
     try:
-        model_activate(model_version=model_version, user=user, note="after training")
+        model_activate(model_version=model_version, user=user, note=PROMOTION_NOTE)
     except ActivationRefused as exc:
         return str(exc)
     return f"v{model_version.number} is now active."

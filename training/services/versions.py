@@ -5,12 +5,17 @@ from __future__ import annotations
 from django.core.files.storage import default_storage
 from django.db import transaction
 
-from labelling.models import Taxonomy
+from labelling.models import AuditAction, Taxonomy
+from labelling.services import audit
 from training.artifacts import stream_sha256
 from training.models import ActiveModel, ModelActivation, ModelVersion
 from training.selectors import active_version
 from training.services import evaluation
 from training.services.backfill import backfill_start
+
+# What training's own promotion says when it activates a version (the audit log calls that
+# a promotion).
+PROMOTION_NOTE = "after training"
 
 
 class ActivationRefused(Exception):
@@ -77,6 +82,15 @@ def model_activate(
             pointer.save(update_fields=["model_version", "updated_at"])
         # Every pointer move (promotion, activation, rollback) passes here.
         backfill_start(model_version=model_version)
+        _audit_activation(
+            taxonomy=taxonomy,
+            model_version=model_version,
+            previous=previous,
+            user=user,
+            force=force,
+            is_rollback=is_rollback,
+            note=note,
+        )
         return ModelActivation.objects.create(
             taxonomy=taxonomy,
             model_version=model_version,
@@ -86,6 +100,28 @@ def model_activate(
             is_rollback=is_rollback,
             note=note[:300],
         )
+
+
+def _audit_activation(*, taxonomy, model_version, previous, user, force, is_rollback, note) -> None:
+    before = f"v{previous.number}" if previous else "none"
+    if is_rollback:
+        action, verb = AuditAction.VERSION_ROLLED_BACK, "rolled back to"
+    elif note == PROMOTION_NOTE:
+        action, verb = AuditAction.VERSION_PROMOTED, "promoted after training:"
+    else:
+        action, verb = AuditAction.VERSION_ACTIVATED, "force-activated" if force else "activated"
+    audit.record(
+        user,
+        action,
+        sector=taxonomy.sector,
+        summary=f"{taxonomy.name}: {verb} v{model_version.number} (was {before}).",
+        detail={
+            "model_version": model_version.pk,
+            "number": model_version.number,
+            "previous": previous.number if previous else None,
+            "forced": force,
+        },
+    )
 
 
 def model_rollback(*, taxonomy: Taxonomy, user=None) -> ModelActivation:
