@@ -132,7 +132,10 @@ def my_library(request: HttpRequest) -> HttpResponse:
     """/library/ → the current client's library."""
     if request.client is None:
         return redirect("home")
-    return redirect("library", client_slug=request.client.slug)
+    # Its filters go along (/library/?label=3 stays label 3).
+    url = reverse("library", args=[request.client.slug])
+    query = request.GET.urlencode()
+    return redirect(f"{url}?{query}" if query else url)
 
 
 @login_required

@@ -243,3 +243,11 @@ def test_the_upload_page_is_for_those_who_may_upload(client, world):
     assert client.get(url).status_code == 403
     client.force_login(world.outsider)
     assert client.get(url).status_code == 404
+
+
+def test_the_short_library_address_keeps_its_filters(client, world):
+    client.force_login(world.librarian)
+    response = client.get("/library/?sort=oldest&status=verified")
+    assert response.status_code == 302
+    assert response["Location"] == "/clients/alpha/library/?sort=oldest&status=verified"
+    assert client.get("/library/")["Location"] == "/clients/alpha/library/"
