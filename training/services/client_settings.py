@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from labelling.models import Client
+from labelling.models import AuditAction, Client
+from labelling.services import audit
 from training.models import ClientModelSettings
 from training.selectors import active_version
 from training.services.policy import policy_for_client
@@ -29,12 +30,21 @@ def client_target_set(*, client: Client, target: float, user=None) -> dict | Non
         raise ValueError("the target precision must be between 50% and 100%")
     with transaction.atomic():
         settings, _ = ClientModelSettings.objects.select_for_update().get_or_create(client=client)
+        before = settings.auto_accept_target
         settings.auto_accept_target = target
         settings.policy = {}
         settings.updated_by = user
         version = active_version(client.taxonomy) if client.taxonomy else None
         policy = policy_for_client(version, settings) if version else None
         settings.save(update_fields=["auto_accept_target", "policy", "updated_by", "updated_at"])
+        was = f"{before:.0%}" if before is not None else "the model's own"
+        audit.record(
+            user,
+            AuditAction.AUTO_ACCEPT_TARGET_CHANGED,
+            client=client,
+            summary=f"{client.name}'s auto-accept target: {target:.0%} (was {was}).",
+            detail={"target": target, "previous": before},
+        )
     return policy
 
 
