@@ -40,8 +40,18 @@ class LibraryFilters(forms.Form):
     batch = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *ImageStatus.choices])
     label = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    # In percent, as every other page shows probabilities; cleaned to a fraction.
     min_probability = forms.FloatField(
-        required=False, min_value=0, max_value=1, label="Minimum probability"
+        required=False,
+        min_value=0,
+        max_value=100,
+        label="Minimum probability (%)",
+        widget=forms.NumberInput(attrs={"min": "0", "max": "100", "step": "1"}),
+        error_messages={
+            "min_value": "The minimum probability is a percentage from 0 to 100.",
+            "max_value": "The minimum probability is a percentage from 0 to 100.",
+            "invalid": "Enter the minimum probability as a percentage from 0 to 100, e.g. 80.",
+        },
     )
     uploader = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     uploaded_from = forms.DateField(
@@ -67,6 +77,10 @@ class LibraryFilters(forms.Form):
         self.fields["uploader"].choices = [("", "Anyone")] + [
             (user.pk, user.get_username()) for user in people
         ]
+
+    def clean_min_probability(self):
+        percent = self.cleaned_data.get("min_probability")
+        return None if percent is None else percent / 100
 
     def clean_page(self):
         page = self.cleaned_data.get("page")
