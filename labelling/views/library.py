@@ -22,6 +22,7 @@ from django.views.decorators.http import require_safe
 
 from labelling.models import Client, Image, ImageLabel, ImageStatus, Label, Review
 from labelling.tenancy import CAN_UPLOAD, client_for_user
+from labelling.views.correction import CorrectionForm, can_correct
 
 PAGE_SIZE = 48
 MAX_PAGE = 200  # OFFSET never passes 9,552 rows; beyond that, narrow the filters
@@ -200,7 +201,7 @@ def library(request: HttpRequest, client_slug: str) -> HttpResponse:
 @login_required
 @require_safe
 def image_detail(request: HttpRequest, client_slug: str, image_id: int) -> HttpResponse:
-    client, _membership = client_for_user(request.user, client_slug)
+    client, membership = client_for_user(request.user, client_slug)
     image = get_object_or_404(
         Image.objects.for_client(client).select_related("batch", "uploaded_by"), pk=image_id
     )
@@ -258,6 +259,12 @@ def image_detail(request: HttpRequest, client_slug: str, image_id: int) -> HttpR
         if image.thumbnail
         else "",
         "library_url": reverse("library", args=[client.slug]),
+        "correction_form": CorrectionForm(
+            client=client,
+            initial={"labels": [il.label_id for il in image.image_labels.all()]},
+        )
+        if can_correct(membership.role, image)
+        else None,
     }
     return render(request, "labelling/image_detail.html", context)
 

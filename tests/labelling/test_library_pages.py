@@ -237,7 +237,7 @@ def test_the_image_page_shows_metadata_predictions_and_reviews(client, world, im
         image.sha256,
         "Open day",
         "Smiling",
-        "0.410",
+        "41.0%",  # probabilities in percent, as on every page
         "Campus buildings",
         "rita",
         "Chose other labels",
