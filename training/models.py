@@ -276,3 +276,96 @@ class ClientModelSettings(models.Model):
 
     def __str__(self) -> str:
         return f"Model settings of {self.client_id}"
+
+
+class LabelAudit(models.Model):
+    """One run of the label-noise audit over a taxonomy's verified images: after each
+    training run and on demand. Its scores are the suspect-labels queue."""
+
+    taxonomy = models.ForeignKey(
+        "labelling.Taxonomy", on_delete=models.CASCADE, related_name="label_audits"
+    )
+    # The version whose output gives the spread signal and whose embeddings are read.
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    n_images = models.PositiveIntegerField(default=0)
+    n_suspects = models.PositiveIntegerField(default=0)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["taxonomy"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="label_audit_single_flight",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Label audit of {self.taxonomy_id} ({self.status})"
+
+
+class SuspectDecision(models.TextChoices):
+    KEEP = "keep", "Keep the label"
+    RELABEL = "relabel", "Relabelled"
+    EXCLUDE = "exclude", "Excluded from training"
+
+
+class LabelNoiseScore(models.Model):
+    """What one audit thinks of one verified image's label, and why."""
+
+    audit = models.ForeignKey(LabelAudit, on_delete=models.CASCADE, related_name="scores")
+    image = models.ForeignKey("labelling.Image", on_delete=models.CASCADE, related_name="+")
+    label = models.ForeignKey("labelling.Label", on_delete=models.CASCADE, related_name="+")
+    suggested = models.ForeignKey("labelling.Label", on_delete=models.CASCADE, related_name="+")
+    rank = models.PositiveIntegerField()  # 1 = most suspect
+    score = models.FloatField()  # combined, 0..1, higher is more suspect
+    self_confidence = models.FloatField()  # out-of-sample probability of the label
+    suggested_probability = models.FloatField()
+    neighbour_disagreement = models.FloatField()
+    neighbour_labels = models.JSONField(default=list)  # label ids of the k nearest neighbours
+    confident_learning = models.BooleanField(default=False)
+    spread = models.FloatField(null=True, blank=True)
+    votes = models.PositiveSmallIntegerField(default=0)
+    is_suspect = models.BooleanField(default=False)
+    decision = models.CharField(max_length=10, choices=SuspectDecision.choices, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["audit_id", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["audit", "image"], name="noise_score_unique"),
+        ]
+        indexes = [models.Index(fields=["audit", "is_suspect", "rank"])]
+
+    def __str__(self) -> str:
+        return f"Image {self.image_id}: rank {self.rank} in audit {self.audit_id}"
+
+
+class TrainingExclusion(models.Model):
+    """An image a reviewer took out of training (its label may be right, but the image
+    teaches the wrong thing): the training dataset leaves it out until the row is gone."""
+
+    image = models.OneToOneField(
+        "labelling.Image", on_delete=models.CASCADE, related_name="training_exclusion"
+    )
+    excluded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Image {self.image_id} excluded from training"

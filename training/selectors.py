@@ -13,6 +13,29 @@ def active_version(taxonomy: Taxonomy) -> ModelVersion | None:
     return pointer.model_version if pointer else None
 
 
+def taxonomy_drift(taxonomy: Taxonomy, version: ModelVersion | None) -> dict | None:
+    """How the labels ``version`` learned differ from the taxonomy's active labels now:
+    None when they are the same set (a rename or a new description needs no retraining),
+    else the labels added since and those retired or merged away."""
+    if version is None:
+        return None
+    from labelling.models import Label
+
+    learned = set(version.class_labels)
+    active = set(
+        Label.objects.filter(taxonomy=taxonomy, is_active=True).values_list("pk", flat=True)
+    )
+    if learned == active:
+        return None
+    names = dict(Label.objects.filter(pk__in=learned ^ active).values_list("pk", "name"))
+    return {
+        "added": sorted(names.get(pk, str(pk)) for pk in active - learned),
+        "gone": sorted(names.get(pk, str(pk)) for pk in learned - active),
+        "learned_version": version.taxonomy_version,
+        "taxonomy_version": taxonomy.version,
+    }
+
+
 def rollback_target(taxonomy: Taxonomy, active: ModelVersion | None) -> ModelVersion | None:
     """The version a rollback would make active (what model_rollback picks), for the
     confirmation to name it."""

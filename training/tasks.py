@@ -29,11 +29,14 @@ def train(run_id: int) -> None:
 
 @shared_task(name="training.sweep_stale_runs", queue="ingest", ignore_result=True)
 def sweep_stale_runs() -> None:
+    from training.services.label_audit import label_audit_sweep_stale
     from training.services.training import training_requeue_waiting, training_sweep_stale
 
     stale_after = timedelta(minutes=settings.TRAINING_STALE_AFTER_MINUTES)
     training_sweep_stale(stale_after=stale_after)
     training_requeue_waiting(waiting_after=stale_after)
+    # An audit has no heartbeat: it is failed once past its own time limit.
+    label_audit_sweep_stale(stale_after=timedelta(seconds=audit_labels.time_limit + 60))
 
 
 @shared_task(name="training.requeue_stalled_prediction_jobs", queue="ingest", ignore_result=True)
@@ -91,3 +94,17 @@ def check_retraining_policies() -> None:
     from training.services.retraining import retraining_policies_check
 
     retraining_policies_check()
+
+
+@shared_task(
+    name="training.audit_labels",
+    queue="training",
+    acks_late=True,
+    # k-fold heads over a large library: minutes, not Celery's default.
+    soft_time_limit=2 * 3600,
+    time_limit=2 * 3600 + 300,
+)
+def audit_labels(audit_id: int) -> None:
+    from training.services.label_audit import label_audit_execute
+
+    label_audit_execute(audit_id=audit_id)

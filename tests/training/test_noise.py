@@ -61,3 +61,30 @@ def test_neighbour_disagreement_ignores_the_row_itself_even_among_duplicates():
 def test_an_audit_needs_two_classes():
     with pytest.raises(ValueError, match="two classes"):
         audit_label_noise(np.ones((10, 3)), np.zeros(10, dtype=int))
+
+
+def test_the_product_head_as_fold_model_ranks_flipped_labels_first_and_spread_is_scored():
+    from training.noise_heads import head_fitter
+
+    x, labels, truth = _clusters(seed=3)
+    flat = np.full((len(labels), 3), 1 / 3)
+    audit = audit_label_noise(
+        x, labels, k=8, seed=0, fit=head_fitter(max_epochs=30), model_proba=flat
+    )
+    assert set(audit.ranking[: len(FLIPPED)].tolist()) == set(FLIPPED)
+    np.testing.assert_allclose(audit.spread, 0.0, atol=1e-9)  # a flat output has no spread
+    assert set(audit.signal_scores()) == {
+        "self_confidence",
+        "neighbours",
+        "confident_learning",
+        "spread",
+        "combined",
+    }
+
+
+def test_softmax_spread_is_one_for_one_hot_and_zero_for_flat():
+    from training.noise import softmax_spread
+
+    np.testing.assert_allclose(
+        softmax_spread([[1, 0, 0], [1 / 3, 1 / 3, 1 / 3], [0.5, 0.5, 0]]), [1, 0, 0.5], atol=1e-9
+    )

@@ -39,7 +39,7 @@ def verified_dataset(taxonomy: Taxonomy) -> Dataset:
     """Images verified by people (or imported from a hand-tagged library) in every client
     of the taxonomy's sector whose client consents to train it (its model settings).
     Machine tags are left out: learning from them would only confirm the model's own
-    mistakes."""
+    mistakes; so are images excluded from training."""
     rows = (
         ImageLabel.objects.exclude(image__client__model_settings__trains_sector_model=False)
         .filter(
@@ -49,6 +49,8 @@ def verified_dataset(taxonomy: Taxonomy) -> Dataset:
             label__is_active=True,
             source__in=[LabelSource.HUMAN, LabelSource.IMPORT],
         )
+        # Reviewers took these out from the suspect-labels queue.
+        .exclude(image__training_exclusion__isnull=False)
         .values_list("image_id", "label_id")
         .order_by("image_id")
     )

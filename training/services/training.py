@@ -35,6 +35,7 @@ from training.runtime import input_size_for
 from training.selectors import active_version
 from training.services.dataset import Dataset, NotEnoughData, is_gold_test, verified_dataset
 from training.services.evaluation import gold_answers_record, gold_test_set
+from training.services.label_audit import label_audit_request
 from training.services.policy import policy_compute
 from training.services.versions import PROMOTION_NOTE, ActivationRefused, model_activate
 from training.tasks import train
@@ -140,6 +141,9 @@ def training_execute(*, run_id: int) -> TrainingRun | None:
     run.model_version = version
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "model_version", "finished_at", "message"])
+    if version.mode == ModelMode.HEAD and not run.taxonomy.is_multi_label:
+        # A new model sees the labels afresh: audit them with it.
+        label_audit_request(taxonomy=run.taxonomy, model_version=version, user=run.requested_by)
     return run
 
 
