@@ -91,6 +91,39 @@ def head_to_head(a: ModelVersion, b: ModelVersion) -> tuple[int, float, float] |
     )
 
 
+def against_reference(
+    reference: ModelVersion, versions: list[ModelVersion]
+) -> dict[int, tuple[int, float, float]]:
+    """For each of ``versions`` (the reference left out): (n, its top-1, the reference's
+    top-1) on the gold test images both have answered, from stored answers; the gold set is
+    read once. Empty when there are no gold test images yet; n is 0 with nothing in common."""
+    images, truth, multi_label = gold_test_set(reference)
+    if not images:
+        return {}
+    ref = reference.gold_answers or {}
+    result = {}
+    for version in versions:
+        if version.pk == reference.pk:
+            continue
+        own = version.gold_answers or {}
+        shared = [
+            (image, expected)
+            for image, expected in zip(images, truth, strict=True)
+            if str(image.pk) in own and str(image.pk) in ref
+        ]
+        if not shared:
+            result[version.pk] = (0, 0.0, 0.0)
+            continue
+        picked, expected = [x[0] for x in shared], [x[1] for x in shared]
+        n = len(picked)
+        result[version.pk] = (
+            n,
+            _hits(own, picked, expected, multi_label) / n,
+            _hits(ref, picked, expected, multi_label) / n,
+        )
+    return result
+
+
 def compare_on_gold(*, candidate: ModelVersion) -> Comparison | None:
     """Candidate against the active version on the same gold test images, from their stored
     answers; None when nothing is active (or there are no gold images yet). n is 0 when the
