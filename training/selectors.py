@@ -26,8 +26,11 @@ def latest_label_audit(taxonomy: Taxonomy):
 
 def open_suspects(client, *, limit: int = 50):
     """The client's own images among the latest audit's suspects, not yet decided, most
-    suspect first (the audit covers the whole sector; each client sees only its images)."""
-    from training.models import LabelNoiseScore
+    suspect first (the audit covers the whole sector; each client sees only its images).
+    A label a reviewer kept in an earlier audit is not asked about again."""
+    from django.db.models import Exists, OuterRef
+
+    from training.models import LabelNoiseScore, SuspectDecision
 
     taxonomy = client.taxonomy
     audit = latest_label_audit(taxonomy) if taxonomy is not None else None
@@ -36,6 +39,15 @@ def open_suspects(client, *, limit: int = 50):
     rows = (
         LabelNoiseScore.objects.filter(
             audit=audit, is_suspect=True, decision="", image__client=client
+        )
+        .exclude(
+            Exists(
+                LabelNoiseScore.objects.filter(
+                    image=OuterRef("image"),
+                    label=OuterRef("label"),
+                    decision=SuspectDecision.KEEP,
+                )
+            )
         )
         .select_related("image")
         .order_by("rank")[:limit]

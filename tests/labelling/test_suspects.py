@@ -177,3 +177,19 @@ def test_an_admin_can_start_an_audit_and_a_reviewer_cannot(
     audit = LabelAudit.objects.get(status=RunStatus.QUEUED)
     assert sent == [audit.pk] and audit.requested_by == queue.owner
     assert AuditEvent.objects.filter(action=AuditAction.LABEL_AUDIT_REQUESTED).count() == 1
+
+
+def test_a_label_kept_once_is_not_asked_about_again_by_the_next_audit(client, queue):
+    from django.utils import timezone
+
+    client.force_login(queue.reviewer)
+    decide(client, queue, queue.first, decision="keep")
+    later = LabelAudit.objects.create(
+        taxonomy=queue.taxonomy, status=RunStatus.SUCCEEDED, finished_at=timezone.now()
+    )
+    for rank, old in enumerate([queue.first, queue.second], start=1):
+        old.pk, old.audit, old.rank, old.decision = None, later, rank, ""
+        old.decided_by = old.decided_at = None
+        old.save()
+    _, items = page_items(client, queue)
+    assert [i["image"] for i in items] == [queue.second.image_id]
