@@ -10,8 +10,15 @@ const toast = document.getElementById("suspects-toast");
 const left = document.getElementById("suspects-left");
 const done = document.getElementById("suspects-done");
 const empty = document.getElementById("suspects-empty");
+const root = document.getElementById("suspects");
 let current = 0;
 let decided = 0;
+let pending = 0;
+
+function setPending(delta) {
+  pending += delta;
+  root.dataset.pending = String(pending);
+}
 
 function el(tag, attrs = {}, text) {
   const node = document.createElement(tag);
@@ -71,15 +78,22 @@ function select_(index) {
 async function decide(li, decision) {
   const item = config.items.find((x) => String(x.id) === li.dataset.id);
   const label = decision === "relabel" ? li.querySelector("[data-role=label]").value : null;
+  if (li.dataset.sending) return;
+  li.dataset.sending = "1";
+  setPending(1);
   let answer;
   try {
     answer = await postJSON(item.decide, { decision, label }, config.csrfToken);
   } catch (error) {
     toast.textContent = error.message || UNREACHABLE;
+    delete li.dataset.sending;
+    setPending(-1);
     return;
   }
+  setPending(-1);
   if (!answer.ok) {
     toast.textContent = answer.data.detail || `Refused (${answer.status}).`;
+    delete li.dataset.sending;
     if (answer.status !== 409) return;
   } else {
     toast.textContent = `Image ${item.image}: ${decision}.`;
