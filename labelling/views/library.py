@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from labelling.models import Client, Image, ImageLabel, ImageStatus, Label, Review
+from labelling.selectors.duplicates import near_duplicates
 from labelling.tenancy import CAN_UPLOAD, client_for_user
 
 PAGE_SIZE = 48
@@ -244,6 +245,10 @@ def image_detail(request: HttpRequest, client_slug: str, image_id: int) -> HttpR
         if image.thumbnail
         else "",
         "library_url": reverse("library", args=[client.slug]),
+        "looks_like": [
+            {"id": pk, "bits": bits, "url": reverse("image-detail", args=[client.slug, pk])}
+            for pk, bits in near_duplicates(image)
+        ],
     }
     return render(request, "labelling/image_detail.html", context)
 
