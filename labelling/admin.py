@@ -1,4 +1,7 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
 
 from labelling.models import (
     ApiToken,
@@ -18,6 +21,13 @@ from labelling.models import (
     UploadBatch,
     WorkerHeartbeat,
 )
+from labelling.services.taxonomy import (
+    LABEL_UPDATABLE_FIELDS,
+    _check_parent,
+    label_create,
+    label_retire,
+    label_update,
+)
 
 
 class TaxonomyInline(admin.TabularInline):
@@ -29,14 +39,24 @@ class TaxonomyInline(admin.TabularInline):
 class SectorAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "created_at"]
     prepopulated_fields = {"slug": ["name"]}
+    # Maintainers edit the sector's taxonomy and train, promote and roll back its model.
+    filter_horizontal = ["maintainers"]
     inlines = [TaxonomyInline]
 
 
 class LabelInline(admin.TabularInline):
+    # Read-only here: labels change through the label page (or the taxonomy editor), which
+    # bumps the taxonomy's version and records who changed what.
     model = Label
     extra = 0
     fk_name = "taxonomy"
     fields = ["key", "name", "parent", "is_active"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Taxonomy)
@@ -47,11 +67,71 @@ class TaxonomyAdmin(admin.ModelAdmin):
     inlines = [LabelInline]
 
 
+class LabelAdminForm(forms.ModelForm):
+    class Meta:
+        model = Label
+        fields = ["taxonomy", "key", "name", "parent", "description"]
+
+    def clean(self):
+        data = super().clean()
+        taxonomy, parent = data.get("taxonomy") or self.instance.taxonomy, data.get("parent")
+        if taxonomy is not None:
+            try:
+                _check_parent(taxonomy=taxonomy, parent=parent, label_id=self.instance.pk)
+            except ValidationError as exc:
+                self.add_error("parent", exc.message_dict["parent"])
+        return data
+
+
 @admin.register(Label)
 class LabelAdmin(admin.ModelAdmin):
+    """Labels are retired, never deleted (predictions and reviews point at them); every
+    save goes through the taxonomy services, so the version goes up and the change is in
+    the audit log."""
+
+    form = LabelAdminForm
     list_display = ["key", "name", "taxonomy", "parent", "is_active"]
     list_filter = ["taxonomy", "is_active"]
     search_fields = ["key", "name"]
+    actions = ["retire"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["taxonomy", "is_active"] if obj is not None else ["is_active"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if not change:
+            made = label_create(
+                taxonomy=data["taxonomy"],
+                key=data["key"],
+                name=data["name"],
+                parent=data.get("parent"),
+                description=data.get("description", ""),
+                user=request.user,
+            )
+            obj.pk, obj.created_at = made.pk, made.created_at
+            return
+        fields = {f: data[f] for f in form.changed_data if f in LABEL_UPDATABLE_FIELDS}
+        if fields:
+            label_update(label=Label.objects.get(pk=obj.pk), data=fields, user=request.user)
+
+    @admin.action(description="Retire the selected labels")
+    def retire(self, request, queryset):
+        done, refused = 0, []
+        for label in queryset.filter(is_active=True):
+            try:
+                with transaction.atomic():
+                    label_retire(label=label, user=request.user)
+                done += 1
+            except ValidationError as exc:
+                refused.extend(exc.messages)
+        if done:
+            self.message_user(request, f"Retired {done} label{'s' if done != 1 else ''}.")
+        for problem in refused:
+            self.message_user(request, problem, level=messages.ERROR)
 
 
 class MembershipInline(admin.TabularInline):

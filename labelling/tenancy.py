@@ -4,11 +4,12 @@ Another client's object is a 404, never a 403: a 403 would confirm that it exist
 """
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from labelling.models import Client, Membership, Role
+from labelling.models import Client, Membership, Role, Sector
 
 SESSION_KEY = "current_client_id"
 
@@ -64,3 +65,63 @@ def client_for_admin_or_staff(user, slug: str, *, refusal: str) -> Client:
         return client
     client, _membership = client_for_user(user, slug, roles=CAN_MANAGE_CLIENT, refusal=refusal)
     return client
+
+
+@dataclass(frozen=True)
+class TaxonomyAccess:
+    """Who may do what on a sector's taxonomy editor: its maintainers (site staff, or the
+    sector's maintainer role) change the labels; a client's admins, their client's names."""
+
+    sector: Sector
+    can_edit: bool
+    name_clients: list[Client]  # whose names this user may change
+    member_of: frozenset[int]  # client ids the user belongs to (their images may be shown)
+
+
+def taxonomy_access(user, sector_slug: str) -> TaxonomyAccess:
+    """404 for a user with nothing to do with the sector (as if it did not exist); 403 for
+    a member of one of its clients whose role is not admin."""
+    sector = Sector.objects.filter(slug=sector_slug).first() if user.is_authenticated else None
+    if sector is None:
+        raise Http404("No such sector.")
+    memberships = list(
+        Membership.objects.filter(user=user, client__sector=sector).select_related("client")
+    )
+    can_edit = sector.is_maintained_by(user)
+    if user.is_staff:
+        name_clients = list(sector.clients.order_by("name"))
+    else:
+        name_clients = [m.client for m in memberships if m.role in CAN_MANAGE_CLIENT]
+    if not can_edit and not name_clients:
+        if memberships:
+            raise PermissionDenied(
+                f"Your role ({memberships[0].role}) cannot see the taxonomy editor (admins do)."
+            )
+        raise Http404("No such sector.")
+    return TaxonomyAccess(
+        sector=sector,
+        can_edit=can_edit,
+        name_clients=name_clients,
+        member_of=frozenset(m.client_id for m in memberships),
+    )
+
+
+def is_sector_maintainer(user, sector) -> bool:
+    """Whether ``user`` maintains ``sector``'s taxonomy and shared model (trains, promotes,
+    forces and rolls back its versions): site staff, or one of the sector's maintainers."""
+    return bool(getattr(user, "is_authenticated", False)) and sector.is_maintained_by(user)
+
+
+def person_shown(person, *, client: Client, viewer) -> str:
+    """How a page of ``client`` names the person who did something to a shared model: by
+    username to a maintainer or when the person belongs to the client; else by role only, so
+    that no client sees another client's people."""
+    if person is None:
+        return "the system"
+    if is_sector_maintainer(viewer, client.sector) or person.pk == getattr(viewer, "pk", None):
+        return person.username
+    if Membership.objects.filter(user=person, client=client).exists():
+        return person.username
+    if is_sector_maintainer(person, client.sector):
+        return "a sector maintainer"
+    return "another client's admin"

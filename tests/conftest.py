@@ -162,6 +162,9 @@ def world(db):
         user = factories.UserFactory(username=username)
         factories.MembershipFactory(user=user, client=client, role=role)
         people[username] = user
+    # The sector's maintainer: site staff, and an admin of client A so its pages open.
+    maintainer = factories.UserFactory(username="mia", is_staff=True)
+    factories.MembershipFactory(user=maintainer, client=client_a, role=Role.ADMIN)
     return SimpleNamespace(
         sector=sector,
         taxonomy=taxonomy,
@@ -172,6 +175,7 @@ def world(db):
         librarian=people["bob"],
         reviewer=people["rita"],
         outsider=people["charlie"],
+        maintainer=maintainer,
     )
 
 

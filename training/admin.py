@@ -2,11 +2,15 @@ from django.contrib import admin
 
 from training.models import (
     ActiveModel,
+    ClientModelSettings,
     ImageEmbedding,
+    LabelAudit,
+    LabelNoiseScore,
     ModelActivation,
     ModelVersion,
     PredictionJob,
     RetrainingPolicy,
+    TrainingExclusion,
     TrainingRun,
 )
 
@@ -64,3 +68,31 @@ class RetrainingPolicyAdmin(admin.ModelAdmin):
     list_display = ["taxonomy", "enabled", "after_verified", "every_hours", "last_fired_at"]
     # What it last did is the policy's own record: the admin edits the rule, not its history.
     readonly_fields = ["verified_at_last_run", "last_fired_at", "last_reason", "last_run"]
+
+
+@admin.register(ClientModelSettings)
+class ClientModelSettingsAdmin(admin.ModelAdmin):
+    list_display = ["client", "auto_accept_target", "trains_sector_model", "updated_at"]
+    # The thresholds are chosen from the target by the product (the models page), not typed.
+    readonly_fields = ["policy", "updated_by", "updated_at"]
+
+
+@admin.register(LabelNoiseScore)
+class LabelNoiseScoreAdmin(admin.ModelAdmin):
+    # Thousands per audit: a filtered list, not an inline on the audit.
+    list_display = ["audit", "rank", "image", "label", "suggested", "score", "decision"]
+    list_filter = ["is_suspect", "decision"]
+    readonly_fields = [f.name for f in LabelNoiseScore._meta.fields]
+
+
+@admin.register(LabelAudit)
+class LabelAuditAdmin(admin.ModelAdmin):
+    # An audit's record is what the audit found: read here, decided in the suspects queue.
+    list_display = ["__str__", "taxonomy", "model_version", "n_images", "n_suspects", "created_at"]
+    readonly_fields = [f.name for f in LabelAudit._meta.fields]
+
+
+@admin.register(TrainingExclusion)
+class TrainingExclusionAdmin(admin.ModelAdmin):
+    list_display = ["image", "excluded_by", "reason", "created_at"]
+    readonly_fields = ["image", "excluded_by", "created_at"]

@@ -62,16 +62,19 @@ def stored_embeddings(image_ids, backbone: str, embedding: str = POOLED) -> dict
 
 
 def embeddings_ensure(
-    images: list[Image], backbone: str, embedding: str = POOLED
+    images: list[Image], backbone: str, embedding: str = POOLED, *, progress=None
 ) -> EmbeddingResult:
     """Embeddings of ``images`` under ``backbone``: the stored ones, plus the missing ones
-    computed in batches and stored. An image that cannot be read is reported, not raised."""
+    computed in batches and stored. An image that cannot be read is reported, not raised.
+    ``progress(done, total)``, when given, hears how many of ``images`` have one so far."""
     from training.inference import run_model
     from training.runtime import backbone_model, input_size_for
 
     key = embedding_key(backbone, embedding)
     result = EmbeddingResult(vectors=stored_embeddings([i.pk for i in images], backbone, embedding))
     missing = [image for image in images if image.pk not in result.vectors]
+    if progress is not None:
+        progress(len(images) - len(missing), len(images))
     if not missing:
         return result
     model = backbone_model(backbone, embedding)
@@ -97,4 +100,7 @@ def embeddings_ensure(
         result.vectors.update(
             {image.pk: vector for image, vector in zip(batch, vectors, strict=True)}
         )
+        if progress is not None:
+            done = len(images) - len(missing) + min(start + BATCH_SIZE, len(missing))
+            progress(done, len(images))
     return result

@@ -111,6 +111,16 @@ class RunStatus(models.TextChoices):
 ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
+class RunPhase(models.TextChoices):
+    """What a running run is doing now: its progress is counted within the phase."""
+
+    WAITING = "", "Waiting for a worker"
+    EMBEDDING = "embedding", "Embedding"
+    READING = "reading", "Reading images"
+    TRAINING = "training", "Training"
+    MEASURING = "measuring", "Measuring"
+
+
 class TrainingRun(models.Model):
     taxonomy = models.ForeignKey(
         "labelling.Taxonomy", on_delete=models.CASCADE, related_name="training_runs"
@@ -125,6 +135,10 @@ class TrainingRun(models.Model):
     max_epochs = models.PositiveIntegerField(default=0)
     # per-epoch history: [{"epoch": 1, "loss": ..., "val_loss": ..., "lr": ...}, ...]
     history = models.JSONField(default=list, blank=True)
+    phase = models.CharField(max_length=10, choices=RunPhase.choices, default="", blank=True)
+    # Images embedded (or read) so far, of how many, in the embedding phase.
+    phase_done = models.PositiveIntegerField(default=0)
+    phase_total = models.PositiveIntegerField(default=0)
     message = models.TextField(blank=True)
     model_version = models.ForeignKey(
         ModelVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -228,6 +242,40 @@ class RetrainingPolicy(models.Model):
     def __str__(self) -> str:
         state = "on" if self.enabled else "off"
         return f"Retraining of {self.taxonomy_id} ({state})"
+
+
+class ClientModelSettings(models.Model):
+    """What one client decides about its sector's shared model: its own auto-accept target
+    (thresholds chosen for it from the active version's calibration, so that a change moves
+    only this client's decisions) and whether its verified images train the model (consent).
+    A client without a row takes the version's own thresholds and consents."""
+
+    client = models.OneToOneField(
+        "labelling.Client", on_delete=models.CASCADE, related_name="model_settings"
+    )
+    # None: the thresholds the version was trained with (the taxonomy's target then).
+    auto_accept_target = models.FloatField(null=True, blank=True)
+    trains_sector_model = models.BooleanField(default=True)
+    # The thresholds chosen for the target above: {"model_version": id, "target_precision":
+    # t, "thresholds": {...}, "test": {...}}; chosen again when another version serves.
+    policy = models.JSONField(default=dict, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "client model settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(auto_accept_target__isnull=True)
+                | models.Q(auto_accept_target__gte=0.5, auto_accept_target__lte=1.0),
+                name="client_target_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Model settings of {self.client_id}"
 
 
 class LabelAudit(models.Model):

@@ -151,3 +151,56 @@ def history_chart(history: list[dict], *, width: int = 560, height: int = 220) -
         "label_y": height - 8,
         "entries": entries,
     }
+
+
+def run_phase(run) -> dict:
+    """What a training run's progress bar says: the phase it is in and how far into it
+    ("embedding 40 of 120 images", then "epoch 7 of at most 200 · loss 0.41 · accuracy
+    88%"); the bar counts within the phase, so it does not sit at "epoch 0" while the
+    images are embedded."""
+    status, phase = run.status, run.phase
+    last = run.history[-1] if run.history and isinstance(run.history[-1], dict) else {}
+    figures = "".join(
+        f" · {name} {fmt(last[key])}"
+        for key, name, fmt in (
+            ("loss", "loss", lambda v: f"{v:.3f}"),
+            ("accuracy", "accuracy", lambda v: f"{v:.0%}"),
+            ("val_loss", "validation loss", lambda v: f"{v:.3f}"),
+            ("val_accuracy", "validation accuracy", lambda v: f"{v:.0%}"),
+        )
+        if isinstance(last.get(key), (int, float))
+    )
+    epochs = f"epoch {run.epoch} of at most {run.max_epochs}"
+    if status == "succeeded":
+        return {"text": f"done after {epochs.removeprefix('epoch ')}{figures}", "percent": 100}
+    if status == "failed":
+        return {"text": f"failed while {_phase_words(phase)}", "percent": _percent(run)}
+    if status == "queued":
+        return {"text": "waiting for a training worker", "percent": 0}
+    if phase in ("embedding", "reading"):
+        verb = "embedding" if phase == "embedding" else "reading"
+        return {
+            "text": f"{verb} {run.phase_done} of {run.phase_total} images",
+            "percent": _percent(run),
+        }
+    if phase == "measuring":
+        return {
+            "text": f"measuring on the gold test images after {run.epoch} epochs{figures}",
+            "percent": 100,
+        }
+    return {"text": epochs + figures, "percent": _percent(run)}
+
+
+def _phase_words(phase: str) -> str:
+    return {
+        "embedding": "embedding the images",
+        "reading": "reading the images",
+        "training": "training",
+        "measuring": "measuring",
+    }.get(phase, "waiting for a worker")
+
+
+def _percent(run) -> int:
+    if run.phase in ("embedding", "reading"):
+        return round(100 * run.phase_done / run.phase_total) if run.phase_total else 0
+    return round(run.progress * 100)

@@ -3,8 +3,8 @@ never imports a service, so every service can import it at the top."""
 
 from __future__ import annotations
 
-from labelling.models import Taxonomy
-from training.models import ActiveModel, ModelVersion
+from labelling.models import Client, Taxonomy
+from training.models import ActiveModel, ClientModelSettings, ModelActivation, ModelVersion
 
 
 def active_version(taxonomy: Taxonomy) -> ModelVersion | None:
@@ -53,3 +53,57 @@ def open_suspects(client, *, limit: int = 50):
         .order_by("rank")[:limit]
     )
     return audit, list(rows)
+
+
+def taxonomy_drift(taxonomy: Taxonomy, version: ModelVersion | None) -> dict | None:
+    """How the labels ``version`` learned differ from the taxonomy's active labels now:
+    None when they are the same set (a rename or a new description needs no retraining),
+    else the labels added since and those retired or merged away."""
+    if version is None:
+        return None
+    from labelling.models import Label
+
+    learned = set(version.class_labels)
+    active = set(
+        Label.objects.filter(taxonomy=taxonomy, is_active=True).values_list("pk", flat=True)
+    )
+    if learned == active:
+        return None
+    names = dict(Label.objects.filter(pk__in=learned ^ active).values_list("pk", "name"))
+    return {
+        "added": sorted(names.get(pk, str(pk)) for pk in active - learned),
+        "gone": sorted(names.get(pk, str(pk)) for pk in learned - active),
+        "learned_version": version.taxonomy_version,
+        "taxonomy_version": taxonomy.version,
+    }
+
+
+def rollback_target(taxonomy: Taxonomy, active: ModelVersion | None) -> ModelVersion | None:
+    """The version a rollback would make active (what model_rollback picks), for the
+    confirmation to name it."""
+    if active is None:
+        return None
+    activated = (
+        ModelActivation.objects.filter(taxonomy=taxonomy, model_version=active, is_rollback=False)
+        .exclude(previous=active)
+        .select_related("previous")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return activated.previous if activated else None
+
+
+def affected_clients(client: Client) -> dict:
+    """Who a change of the shared model touches, as a confirmation says it: this client by
+    name, the others of the sector by number only (no client sees another's name)."""
+    others = Client.objects.filter(sector_id=client.sector_id).exclude(pk=client.pk).count()
+    return {"client": client, "others": others, "total": others + 1}
+
+
+def consenting_clients(client: Client) -> dict:
+    """How many of the sector's clients let their verified images train the model."""
+    total = Client.objects.filter(sector_id=client.sector_id).count()
+    refusing = ClientModelSettings.objects.filter(
+        client__sector_id=client.sector_id, trains_sector_model=False
+    ).count()
+    return {"consenting": total - refusing, "total": total}

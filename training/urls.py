@@ -14,6 +14,7 @@ urlpatterns = [
     path("rollback/", views.rollback, name="models-rollback"),
     path("retraining/", views.set_retraining, name="models-retraining"),
     path("target/", views.set_target, name="models-target"),
+    path("consent/", views.set_consent, name="models-consent"),
     path("<int:version_id>/", views.version_detail, name="model-version"),
     path("<int:version_id>/activate/", views.activate, name="model-version-activate"),
 ]

@@ -14,8 +14,10 @@ artifact's checksum and the gold answers workers stored before the pointer moves
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -24,14 +26,37 @@ from django.utils.encoding import escape_uri_path
 from django.views.decorators.http import require_POST, require_safe
 
 from labelling.models import Client, Label, Taxonomy
-from labelling.tenancy import CAN_MANAGE_CLIENT, SESSION_KEY, client_for_user, memberships_of
+from labelling.tenancy import (
+    CAN_MANAGE_CLIENT,
+    SESSION_KEY,
+    client_for_user,
+    is_sector_maintainer,
+    memberships_of,
+    person_shown,
+)
 from labelling.throttling import throttle_post
 from training import presentation
-from training.forms import ActivateForm, RetrainingPolicyForm, TargetForm, TrainForm
-from training.models import ACTIVE_RUN_STATUSES, ModelActivation, ModelVersion, TrainingRun
-from training.selectors import active_version
-from training.services.auto_accept import auto_accept_target_set
+from training.forms import (
+    ActivateForm,
+    ConsentForm,
+    RetrainingPolicyForm,
+    TargetForm,
+    TrainForm,
+)
+from training.models import (
+    ACTIVE_RUN_STATUSES,
+    ModelActivation,
+    ModelMode,
+    ModelVersion,
+    TrainingRun,
+)
+from training.selectors import active_version, affected_clients, consenting_clients, rollback_target
 from training.services.backfill import backfill_progress
+from training.services.client_settings import (
+    client_consent_set,
+    client_settings_of,
+    client_target_set,
+)
 from training.services.dataset import NotEnoughData
 from training.services.evaluation import head_to_head
 from training.services.retraining import retraining_policy_of, retraining_policy_set
@@ -58,6 +83,22 @@ def _scope(request: HttpRequest, client_slug: str) -> tuple[Client, Taxonomy]:
     return client, taxonomy
 
 
+def _require_maintainer(request: HttpRequest, client: Client) -> None:
+    """What changes the sector's shared model for every client of the sector is for its
+    maintainers only (403 for a client's admin, who may ask for retraining)."""
+    if not is_sector_maintainer(request.user, client.sector):
+        raise PermissionDenied(
+            f"Only the {client.sector.name} sector's maintainers promote and roll back its "
+            "shared model and set its retraining policy; a client's admin can ask for retraining."
+        )
+
+
+def _maintainer_scope(request: HttpRequest, client_slug: str) -> tuple[Client, Taxonomy]:
+    client, taxonomy = _scope(request, client_slug)
+    _require_maintainer(request, client)
+    return client, taxonomy
+
+
 def _version_or_404(taxonomy: Taxonomy, version_id) -> ModelVersion:
     return get_object_or_404(ModelVersion.objects.filter(taxonomy=taxonomy), pk=version_id)
 
@@ -69,7 +110,7 @@ def _wants_json(request: HttpRequest) -> bool:
 def run_state(run: TrainingRun, client_slug: str) -> dict:
     """What the progress bar shows (the page renders it, and the poll answers it)."""
     finished = run.status not in ACTIVE_RUN_STATUSES
-    percent = 100 if run.status == "succeeded" else round(run.progress * 100)
+    phase = presentation.run_phase(run)
     version = run.model_version
     return {
         "id": run.pk,
@@ -79,7 +120,11 @@ def run_state(run: TrainingRun, client_slug: str) -> dict:
         "backbone": run.backbone,
         "epoch": run.epoch,
         "max_epochs": run.max_epochs,
-        "percent": percent,
+        "phase": run.phase,
+        "phase_done": run.phase_done,
+        "phase_total": run.phase_total,
+        "phase_text": phase["text"],
+        "percent": phase["percent"],
         "message": run.message,
         "finished": finished,
         "progress_url": reverse("models-run-progress", args=[client_slug, run.pk]),
@@ -108,20 +153,36 @@ def models_list(request: HttpRequest, client_slug: str) -> HttpResponse:
         }
         for v in versions
     ]
-    run = TrainingRun.objects.filter(taxonomy=taxonomy).select_related("model_version").first()
-    activations = (
-        ModelActivation.objects.filter(taxonomy=taxonomy)
+    run = (
+        TrainingRun.objects.filter(taxonomy=taxonomy)
+        .select_related("model_version", "requested_by")
+        .first()
+    )
+    activations = [
+        {"activation": a, "by": person_shown(a.activated_by, client=client, viewer=request.user)}
+        for a in ModelActivation.objects.filter(taxonomy=taxonomy)
         .select_related("model_version", "previous", "activated_by")
         .order_by("-created_at", "-id")[:10]
-    )
+    ]
+    maintainer = is_sector_maintainer(request.user, client.sector)
+    own = client_settings_of(client)
     context = {
         "client": client,
         "taxonomy": taxonomy,
         "rows": rows,
         "active": active,
+        "maintainer": maintainer,
         "run": run_state(run, client_slug) if run else None,
+        "run_by": (
+            person_shown(run.requested_by, client=client, viewer=request.user) if run else None
+        ),
         "train_form": TrainForm(),
         "activations": activations,
+        "rollback_to": rollback_target(taxonomy, active),
+        "affected": affected_clients(client),
+        "own_settings": own,
+        "consent_form": ConsentForm(initial={"trains_sector_model": own.trains_sector_model}),
+        "consenting": consenting_clients(client),
         "compare_a": versions[1].pk if len(versions) > 1 else None,
         "compare_b": versions[0].pk if versions else None,
         "versions": versions,
@@ -143,8 +204,12 @@ def models_list(request: HttpRequest, client_slug: str) -> HttpResponse:
 @require_POST
 @throttle_post("training")
 def train(request: HttpRequest, client_slug: str) -> HttpResponse:
-    _client, taxonomy = _scope(request, client_slug)
-    form = TrainForm(request.POST)
+    client, taxonomy = _scope(request, client_slug)
+    if is_sector_maintainer(request.user, client.sector):
+        form = TrainForm(request.POST)
+    else:
+        # A client's admin asks for retraining; how it trains is the maintainers' choice.
+        form = TrainForm({"mode": ModelMode.HEAD, "backbone": settings.DEFAULT_BACKBONE})
     if not form.is_valid():
         detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
         if _wants_json(request):
@@ -180,8 +245,9 @@ def run_progress(request: HttpRequest, client_slug: str, run_id: int) -> JsonRes
     return JsonResponse(run_state(run, client_slug))
 
 
-def _detail_context(client: Client, taxonomy: Taxonomy, version: ModelVersion) -> dict:
+def _detail_context(request, client: Client, taxonomy: Taxonomy, version: ModelVersion) -> dict:
     active = active_version(taxonomy)
+    own = client_settings_of(client)
     labels = Label.objects.in_bulk(version.class_labels)
     classes = presentation.class_names(version, client.display_names(), labels)
     run = TrainingRun.objects.filter(model_version=version).order_by("-created_at").first()
@@ -200,7 +266,15 @@ def _detail_context(client: Client, taxonomy: Taxonomy, version: ModelVersion) -
         "training": (version.metrics or {}).get("training") or {},
         "gold": (version.metrics or {}).get("latest_gold_evaluation"),
         "activate_form": ActivateForm(),
-        "target_form": TargetForm(initial={"target": taxonomy.auto_accept_target}),
+        "own_target": own.auto_accept_target,
+        "target_form": TargetForm(
+            initial={"target": round((own.auto_accept_target or taxonomy.auto_accept_target) * 100)}
+        ),
+        "maintainer": is_sector_maintainer(request.user, client.sector),
+        "created_by": person_shown(version.created_by, client=client, viewer=request.user)
+        if version.created_by
+        else None,
+        "affected": affected_clients(client),
     }
 
 
@@ -210,7 +284,7 @@ def version_detail(request: HttpRequest, client_slug: str, version_id: int) -> H
     client, taxonomy = _scope(request, client_slug)
     version = _version_or_404(taxonomy, version_id)
     return render(
-        request, "training/version_detail.html", _detail_context(client, taxonomy, version)
+        request, "training/version_detail.html", _detail_context(request, client, taxonomy, version)
     )
 
 
@@ -219,8 +293,24 @@ def version_detail(request: HttpRequest, client_slug: str, version_id: int) -> H
 def activate(request: HttpRequest, client_slug: str, version_id: int) -> HttpResponse:
     client, taxonomy = _scope(request, client_slug)
     version = _version_or_404(taxonomy, version_id)
+    _require_maintainer(request, client)
     form = ActivateForm(request.POST)
     force = form.is_valid() and form.cleaned_data["force"]
+    if force and request.POST.get("confirm") != "yes":
+        active = active_version(taxonomy)
+        return _confirm(
+            request,
+            client,
+            title=f"Force v{version.number} to serve",
+            what=(
+                f"v{version.number} becomes the active model without the gold test images' "
+                "check" + (f", in place of v{active.number}" if active else "") + "."
+            ),
+            becomes=version,
+            action_url=reverse("model-version-activate", args=[client.slug, version.pk]),
+            fields=[("force", "on")],
+            cancel_url=reverse("model-version", args=[client.slug, version.pk]),
+        )
     try:
         model_activate(
             model_version=version, user=request.user, force=force, note="from the models page"
@@ -230,13 +320,23 @@ def activate(request: HttpRequest, client_slug: str, version_id: int) -> HttpRes
         # whatever the admin says.
         forceable = not force and not isinstance(exc, ArtifactUnusable)
         context = {
-            **_detail_context(client, taxonomy, version),
+            **_detail_context(request, client, taxonomy, version),
             "refused": str(exc),
             "forceable": forceable,
         }
         return render(request, "training/version_detail.html", context, status=409)
     messages.success(request, f"v{version.number} is now the active model.")
     return redirect("model-version", client_slug=client_slug, version_id=version.pk)
+
+
+def _confirm(request: HttpRequest, client: Client, **context) -> HttpResponse:
+    """The page that asks before the shared model changes for every client of the sector,
+    saying who it touches; its button posts the same form again with confirm=yes."""
+    return render(
+        request,
+        "training/confirm.html",
+        {"client": client, "affected": affected_clients(client), **context},
+    )
 
 
 @login_required
@@ -266,7 +366,22 @@ def evaluate(request: HttpRequest, client_slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def rollback(request: HttpRequest, client_slug: str) -> HttpResponse:
-    _client, taxonomy = _scope(request, client_slug)
+    client, taxonomy = _maintainer_scope(request, client_slug)
+    if request.POST.get("confirm") != "yes":
+        active = active_version(taxonomy)
+        target = rollback_target(taxonomy, active)
+        if active is not None and target is not None:
+            return _confirm(
+                request,
+                client,
+                title=f"Roll back to v{target.number}",
+                what=f"v{target.number}, which served before v{active.number}, becomes the "
+                "active model again.",
+                becomes=target,
+                action_url=reverse("models-rollback", args=[client.slug]),
+                fields=[],
+                cancel_url=reverse("models", args=[client.slug]),
+            )
     try:
         activation = model_rollback(taxonomy=taxonomy, user=request.user)
     except ActivationRefused as exc:
@@ -281,7 +396,8 @@ def rollback(request: HttpRequest, client_slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def set_target(request: HttpRequest, client_slug: str) -> HttpResponse:
-    _client, taxonomy = _scope(request, client_slug)
+    """The client's own auto-accept target (in percent): only this client's decisions move."""
+    client, taxonomy = _scope(request, client_slug)
     form = TargetForm(request.POST)
     back = request.POST.get("version")
     target_page = (
@@ -294,9 +410,9 @@ def set_target(request: HttpRequest, client_slug: str) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, f"The target was not changed: {' '.join(form.errors['target'])}")
         return redirect(target_page)
-    target = form.cleaned_data["target"]
+    target = form.cleaned_data["target"] / 100
     try:
-        policy = auto_accept_target_set(taxonomy=taxonomy, target=target)
+        policy = client_target_set(client=client, target=target, user=request.user)
     except ValueError as exc:
         messages.error(request, f"The target was not changed: {exc}.")
         return redirect(target_page)
@@ -304,18 +420,35 @@ def set_target(request: HttpRequest, client_slug: str) -> HttpResponse:
     if "coverage" in bought:
         messages.success(
             request,
-            f"Target precision {target:.2f}: the active model now tags "
-            f"{bought['coverage']:.0%} of the gold test images on its own.",
+            f"{client.name}'s target precision is {target:.0%}: the active model now tags "
+            f"{bought['coverage']:.0%} of the gold test images on its own for {client.name}.",
         )
     else:
-        messages.success(request, f"Target precision set to {target:.2f}.")
+        messages.success(request, f"{client.name}'s target precision is {target:.0%}.")
     return redirect(target_page)
 
 
 @login_required
 @require_POST
+def set_consent(request: HttpRequest, client_slug: str) -> HttpResponse:
+    client, _taxonomy = _scope(request, client_slug)
+    form = ConsentForm(request.POST)
+    form.is_valid()  # one checkbox: absent means no
+    consents = bool(form.cleaned_data.get("trains_sector_model"))
+    client_consent_set(client=client, trains_sector_model=consents, user=request.user)
+    messages.success(
+        request,
+        f"{client.name}'s verified images "
+        + ("train" if consents else "no longer train")
+        + " the sector's model from the next training run on.",
+    )
+    return redirect("models", client_slug=client_slug)
+
+
+@login_required
+@require_POST
 def set_retraining(request: HttpRequest, client_slug: str) -> HttpResponse:
-    _client, taxonomy = _scope(request, client_slug)
+    _client, taxonomy = _maintainer_scope(request, client_slug)
     form = RetrainingPolicyForm(request.POST)
     if not form.is_valid():
         errors = " ".join(f"{form.fields[k].label}: {' '.join(v)}" for k, v in form.errors.items())

@@ -1,6 +1,6 @@
 /*
  * The models page: the Train form is sent in the background and the latest run's progress
- * bar is polled from its JSON endpoint (epoch / max_epochs, status, message) until the run
+ * bar is polled from its JSON endpoint (phase and how far into it, status, message) until the run
  * ends; then the page reloads once, so the table shows the new version. Without JavaScript
  * the form posts normally and the page shows the run as it was when loaded.
  */
@@ -13,7 +13,7 @@ import { errorMessage, getJSON, request } from "./lib/request.js";
   var box = document.getElementById("run-progress");
   var bar = document.getElementById("run-bar");
   var statusEl = document.getElementById("run-status");
-  var epochsEl = document.getElementById("run-epochs");
+  var phaseEl = document.getElementById("run-phase");
   var whatEl = document.getElementById("run-what");
   var messageEl = document.getElementById("run-message");
   var versionEl = document.getElementById("run-version");
@@ -32,7 +32,7 @@ import { errorMessage, getJSON, request } from "./lib/request.js";
     bar.value = run.percent;
     bar.textContent = run.percent + "%";
     statusEl.textContent = run.status_display;
-    epochsEl.textContent = "epoch " + run.epoch + " of at most " + run.max_epochs;
+    phaseEl.textContent = run.phase_text;
     whatEl.textContent = run.mode + ", " + run.backbone;
     messageEl.textContent = run.message || "";
     versionEl.hidden = !run.version;

@@ -9,12 +9,19 @@ from django.contrib.messages import get_messages
 from django.test import Client as BrowserClient
 from django.urls import reverse
 
-from labelling.models import Image, Taxonomy
+from labelling.models import Image
 from tests import factories
 from tests.training.builders import finished_run, make_version, verified_library
 from training import runtime
 from training import views as model_views
-from training.models import ActiveModel, ModelActivation, ModelVersion, RunStatus, TrainingRun
+from training.models import (
+    ActiveModel,
+    ClientModelSettings,
+    ModelActivation,
+    ModelVersion,
+    RunStatus,
+    TrainingRun,
+)
 from training.services import versions
 from training.services.dataset import is_gold_test
 from training.services.evaluation import Comparison
@@ -212,7 +219,7 @@ def test_a_version_page_shows_its_classes_matrix_curve_and_policy(world):
     assert f"{test['precision'] * 100:.1f}%" in html
     low, high = test["precision_ci95"]
     assert f"95% CI {low * 100:.1f}%–{high * 100:.1f}%" in html
-    assert 'id="target-form"' in html and 'value="0.95"' in html
+    assert 'id="target-form"' in html and 'value="95"' in html  # percent, as everywhere
     assert 'id="activate-form"' not in html  # already active
 
 
@@ -249,7 +256,7 @@ def test_an_admin_starts_training_and_a_second_is_refused_with_a_message(
 
 
 def test_the_train_form_answers_json_to_the_page_script(world, queued_runs):
-    browser = as_user(world.owner)
+    browser = as_user(world.maintainer)
     data = {"mode": "head", "backbone": "efficientnet_lite0"}
     started = browser.post(
         reverse("models-train", args=["alpha"]), data, HTTP_ACCEPT="application/json"
@@ -307,14 +314,18 @@ def test_a_refused_activation_offers_to_force_it(world, gold):
     make_version(world.taxonomy, labels=two_labels(world), active=True, stored=True)
     v2 = make_version(world.taxonomy, labels=two_labels(world), stored=True)
     gold.result = Comparison(n=20, candidate_top1=0.6, active_top1=0.85)
-    browser = as_user(world.owner)
+    browser = as_user(world.maintainer)
     url = reverse("model-version-activate", args=["alpha", v2.pk])
     refused = browser.post(url)
     assert refused.status_code == 409
     html = refused.content.decode()
     assert "worse than the active version" in html and 'id="force-button"' in html
     assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version != v2
-    forced = browser.post(url, {"force": "on"})
+    asked = browser.post(url, {"force": "on"})  # forcing asks first, and says who it touches
+    assert asked.status_code == 200 and 'id="confirm-form"' in asked.content.decode()
+    assert "Alpha University and 1 other client" in asked.content.decode()
+    assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version != v2
+    forced = browser.post(url, {"force": "on", "confirm": "yes"})
     assert forced.status_code == 302
     assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version == v2
     assert ModelActivation.objects.filter(model_version=v2, forced=True).exists()
@@ -323,46 +334,64 @@ def test_a_refused_activation_offers_to_force_it(world, gold):
 def test_an_unloadable_version_is_refused_without_a_force_button(world):
     make_version(world.taxonomy, labels=two_labels(world), active=True)
     v2 = make_version(world.taxonomy, labels=two_labels(world))  # no file behind it
-    refused = as_user(world.owner).post(reverse("model-version-activate", args=["alpha", v2.pk]))
+    refused = as_user(world.maintainer).post(
+        reverse("model-version-activate", args=["alpha", v2.pk])
+    )
     assert refused.status_code == 409
     html = refused.content.decode()
     assert "cannot be read" in html and 'id="force-button"' not in html
 
 
-def test_an_admin_rolls_back_and_is_told_when_there_is_nowhere_to_go(world):
+def test_a_maintainer_rolls_back_and_is_told_when_there_is_nowhere_to_go(world):
     v1 = make_version(world.taxonomy, labels=two_labels(world), active=True, stored=True)
     v2 = make_version(world.taxonomy, labels=two_labels(world), stored=True)
     versions.model_activate(model_version=v2, force=True)
-    browser = as_user(world.owner)
-    back = browser.post(reverse("models-rollback", args=["alpha"]), follow=True)
+    browser = as_user(world.maintainer)
+    asked = browser.post(reverse("models-rollback", args=["alpha"])).content.decode()
+    assert "Roll back to v1?" in asked and "Alpha University and 1 other client" in asked
+    assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version == v2
+    back = browser.post(reverse("models-rollback", args=["alpha"]), {"confirm": "yes"}, follow=True)
     assert any("v1 is the active model again" in m for m in flash(back))
     assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version == v1
-    nowhere = browser.post(reverse("models-rollback", args=["alpha"]), follow=True)
+    nowhere = browser.post(
+        reverse("models-rollback", args=["alpha"]), {"confirm": "yes"}, follow=True
+    )
     assert any("nothing to roll back" in m for m in flash(nowhere))
 
 
-def test_a_new_target_is_saved_and_rechooses_the_active_thresholds(world):
+def test_a_new_target_is_the_clients_own_and_leaves_the_shared_version_alone(world):
     version = make_version(world.taxonomy, labels=two_labels(world), active=True, accuracy=0.85)
     before = version.policy
     response = as_user(world.owner).post(
-        reverse("models-target", args=["alpha"]), {"target": "0.7", "version": version.pk}
+        reverse("models-target", args=["alpha"]), {"target": "70", "version": version.pk}
     )
     assert response["Location"] == reverse("model-version", args=["alpha", version.pk])
-    world.taxonomy.refresh_from_db()
+    own = ClientModelSettings.objects.get(client=world.client_a)
+    assert own.auto_accept_target == 0.7 and own.updated_by == world.owner
+    assert own.policy["target_precision"] == 0.7 and own.policy["model_version"] == version.pk
+    assert own.policy["test"]["coverage"] >= before["test"]["coverage"]
     version.refresh_from_db()
-    assert world.taxonomy.auto_accept_target == 0.7
-    assert version.policy["target_precision"] == 0.7
-    assert version.policy["test"]["coverage"] >= before["test"]["coverage"]
+    world.taxonomy.refresh_from_db()
+    assert version.policy == before and world.taxonomy.auto_accept_target == 0.95
+    assert not ClientModelSettings.objects.filter(client=world.client_b).exists()
 
 
-@pytest.mark.parametrize("target", ["0.3", "1.5", "many"])
-def test_a_target_out_of_range_changes_nothing(world, target):
+@pytest.mark.parametrize(
+    ("target", "said"),
+    [
+        ("30", "at least 50%"),
+        ("150", "cannot be more than 100%"),
+        ("many", "as a percentage"),
+        ("0.95", "at least 50%"),  # a fraction where a percentage is asked for
+    ],
+)
+def test_a_target_out_of_range_changes_nothing_and_says_why(world, target, said):
     version = make_version(world.taxonomy, labels=two_labels(world), active=True)
     response = as_user(world.owner).post(
         reverse("models-target", args=["alpha"]), {"target": target}, follow=True
     )
-    assert any("not changed" in m for m in flash(response))
-    assert Taxonomy.objects.get(pk=world.taxonomy.pk).auto_accept_target == 0.95
+    assert any("not changed" in m and said in m for m in flash(response)), flash(response)
+    assert not ClientModelSettings.objects.filter(client=world.client_a).exists()
     version.refresh_from_db()
     assert version.policy["target_precision"] == 0.95
 
@@ -465,7 +494,7 @@ def test_activate_compare_and_roll_back_with_real_models(world, tiny_backbone):
     v2 = ModelVersion.objects.get(pk=v1.pk)
     v2.pk, v2.number = None, 2
     v2.save()
-    browser = as_user(world.owner)
+    browser = as_user(world.maintainer)
     try:
         page = browser.get(reverse("model-version", args=["alpha", v1.pk])).content.decode()
         assert "<polyline" in page and 'id="per-class"' in page
@@ -479,7 +508,7 @@ def test_activate_compare_and_roll_back_with_real_models(world, tiny_backbone):
         compared = browser.get(f"{reverse('models-compare', args=['alpha'])}?a={v1.pk}&b={v2.pk}")
         assert "A tie." in compared.content.decode()
 
-        browser.post(reverse("models-rollback", args=["alpha"]))
+        browser.post(reverse("models-rollback", args=["alpha"]), {"confirm": "yes"})
         assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version == v1
     finally:
         runtime.forget_models()
@@ -488,10 +517,10 @@ def test_activate_compare_and_roll_back_with_real_models(world, tiny_backbone):
 # --- The retraining policy ----------------------------------------------------------------------
 
 
-def test_the_admin_sees_the_retraining_policy_and_turns_it_off(world):
+def test_the_maintainer_sees_the_retraining_policy_and_turns_it_off(world):
     from training.services.retraining import retraining_policy_of
 
-    browser = as_user(world.owner)
+    browser = as_user(world.maintainer)
     html = browser.get(reverse("models", args=["alpha"])).content.decode()
     assert "Retrains by itself after 50 newly verified images" in html
     assert "It has not fired yet." in html
@@ -511,7 +540,7 @@ def test_the_admin_sees_the_retraining_policy_and_turns_it_off(world):
 def test_a_bad_retraining_policy_is_refused_with_a_message_and_nothing_changes(world):
     from training.services.retraining import retraining_policy_of
 
-    browser = as_user(world.owner)
+    browser = as_user(world.maintainer)
     response = browser.post(
         reverse("models-retraining", args=["alpha"]),
         {"enabled": "on", "after_verified": "-3", "every_hours": "x"},

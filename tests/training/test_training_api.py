@@ -68,7 +68,7 @@ def test_an_admin_of_another_client_of_the_sector_is_refused_too(
     [({"mode": "sideways"}, "mode"), ({"backbone": "resnet_9000"}, "backbone")],
 )
 def test_a_bad_mode_or_backbone_is_a_400(world, api_client_for, queued_runs, body, field):
-    response = api_client_for(world.owner).post(runs_url(), body, format="json")
+    response = api_client_for(world.maintainer).post(runs_url(), body, format="json")
     assert response.status_code == 400
     assert field in response.json()
     assert TrainingRun.objects.count() == 0
@@ -163,16 +163,16 @@ def test_a_non_member_gets_404_for_the_versions(world, api_client_for):
     assert api.post(reverse("api-model-rollback", args=["alpha"])).status_code == 404
 
 
-def test_an_admin_activates_a_version_that_is_not_worse(world, api_client_for, gold):
+def test_a_maintainer_activates_a_version_that_is_not_worse(world, api_client_for, gold):
     v1 = make_version(world.taxonomy, labels=labels_of(world), active=True, stored=True)
     v2 = make_version(world.taxonomy, labels=labels_of(world), stored=True)
     gold.result = Comparison(n=12, candidate_top1=0.9, active_top1=0.8)
     url = reverse("api-model-version-activate", args=["alpha", v2.pk])
-    response = api_client_for(world.owner).post(url, {}, format="json")
+    response = api_client_for(world.maintainer).post(url, {}, format="json")
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["model_version"]["number"] == 2 and body["previous"]["number"] == 1
-    assert body["activated_by"] == "alice" and body["forced"] is False
+    assert body["activated_by"] == "mia" and body["forced"] is False
     assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version == v2
     assert v1.pk != v2.pk
 
@@ -182,7 +182,7 @@ def test_a_worse_version_is_refused_unless_forced(world, api_client_for, gold):
     v2 = make_version(world.taxonomy, labels=labels_of(world), stored=True)
     gold.result = Comparison(n=12, candidate_top1=0.5, active_top1=0.8)
     url = reverse("api-model-version-activate", args=["alpha", v2.pk])
-    api = api_client_for(world.owner)
+    api = api_client_for(world.maintainer)
     refused = api.post(url, {"force": False}, format="json")
     assert refused.status_code == 409
     assert "worse than the active version" in refused.json()["detail"]
@@ -197,7 +197,7 @@ def test_an_unloadable_artifact_is_refused_even_forced(world, api_client_for):
     make_version(world.taxonomy, labels=labels_of(world), active=True)
     v2 = make_version(world.taxonomy, labels=labels_of(world))  # its file does not exist
     url = reverse("api-model-version-activate", args=["alpha", v2.pk])
-    response = api_client_for(world.owner).post(url, {"force": True}, format="json")
+    response = api_client_for(world.maintainer).post(url, {"force": True}, format="json")
     assert response.status_code == 409
     assert "cannot be read" in response.json()["detail"]
 
@@ -213,7 +213,7 @@ def test_an_artifact_cut_short_is_refused_even_forced(world, api_client_for):
     v2.artifact_sha256 = hashlib.sha256(whole).hexdigest()  # what was recorded at writing
     v2.save()
     url = reverse("api-model-version-activate", args=["alpha", v2.pk])
-    response = api_client_for(world.owner).post(url, {"force": True}, format="json")
+    response = api_client_for(world.maintainer).post(url, {"force": True}, format="json")
     assert response.status_code == 409
     assert "does not match the checksum" in response.json()["detail"]
     assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version != v2
@@ -230,11 +230,11 @@ def test_other_roles_cannot_activate_or_roll_back(world, api_client_for, persona
     assert ModelActivation.objects.count() == 1
 
 
-def test_an_admin_rolls_back_to_the_previous_version(world, api_client_for):
+def test_a_maintainer_rolls_back_to_the_previous_version(world, api_client_for):
     v1 = make_version(world.taxonomy, labels=labels_of(world), active=True, stored=True)
     v2 = make_version(world.taxonomy, labels=labels_of(world), stored=True)
     activate_row(v2)
-    response = api_client_for(world.owner).post(reverse("api-model-rollback", args=["alpha"]))
+    response = api_client_for(world.maintainer).post(reverse("api-model-rollback", args=["alpha"]))
     assert response.status_code == 200, response.content
     assert response.json()["is_rollback"] is True
     assert response.json()["model_version"]["id"] == v1.pk
@@ -242,7 +242,7 @@ def test_an_admin_rolls_back_to_the_previous_version(world, api_client_for):
 
 
 def test_a_rollback_with_nowhere_to_go_is_a_409(world, api_client_for):
-    api = api_client_for(world.owner)
+    api = api_client_for(world.maintainer)
     url = reverse("api-model-rollback", args=["alpha"])
     nothing = api.post(url)
     assert nothing.status_code == 409 and "no active model" in nothing.json()["detail"]
@@ -307,7 +307,7 @@ def test_activation_compares_stored_gold_answers_and_runs_no_model(
     worse = make_version(world.taxonomy, labels=labels_of(world), stored=True)
     worse.gold_answers = {**truth, str(gold[0].pk): world.labels.not_smiling.pk}
     worse.save()
-    api = api_client_for(world.owner)
+    api = api_client_for(world.maintainer)
     url = reverse("api-model-version-activate", args=["alpha", worse.pk])
 
     refused = api.post(url, {}, format="json")
@@ -322,3 +322,20 @@ def test_activation_compares_stored_gold_answers_and_runs_no_model(
     assert response.status_code == 409
     assert "have not answered the same gold test images" in response.json()["detail"]
     assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version == active
+
+
+def test_a_client_admin_cannot_activate_or_roll_back_and_asks_in_the_default_mode(
+    world, api_client_for, queued_runs, settings
+):
+    v1 = make_version(world.taxonomy, labels=labels_of(world), active=True, stored=True)
+    v2 = make_version(world.taxonomy, labels=labels_of(world), stored=True)
+    api = api_client_for(world.owner)
+    url = reverse("api-model-version-activate", args=["alpha", v2.pk])
+    assert api.post(url, {"force": True}, format="json").status_code == 403
+    assert api.post(reverse("api-model-rollback", args=["alpha"])).status_code == 403
+    assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version == v1
+    body = api.post(runs_url(), {"mode": "finetune"}, format="json").json()
+    assert (body["mode"], body["backbone"]) == ("head", settings.DEFAULT_BACKBONE)
+    assert body["requested_by"] == "alice"
+    seen_by_beta = api_client_for(world.outsider).get(runs_url("beta")).json()
+    assert seen_by_beta["results"][0]["requested_by"] == "another client's admin"

@@ -8,10 +8,11 @@
     POST /api/v1/clients/<slug>/model-versions/<id>/activate/        {"force": false}
     POST /api/v1/clients/<slug>/rollback/                            back to the previous version
 
-Every member reads; only the client's admins train, activate and roll back (403 for the other
-roles, 404 for non-members). A second run while one is queued or running is a 409, and so is
-an activation the gold test images refuse (unless forced) or a rollback with nowhere to go.
-Models are a sector's: admins of every client of the sector share them.
+Every member reads; the client's admins ask for training (in the default mode; the sector's
+maintainers choose the mode and backbone), and only the sector's maintainers activate and roll
+back (403 for the other roles, 404 for non-members). A second run while one is queued or
+running is a 409, and so is an activation the gold test images refuse (unless forced) or a
+rollback with nowhere to go. Models are a sector's: every client of the sector shares them.
 """
 
 from __future__ import annotations
@@ -19,15 +20,15 @@ from __future__ import annotations
 from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelling.api.base import ClientScopedMixin
 from labelling.models import Taxonomy
-from labelling.tenancy import CAN_MANAGE_CLIENT
+from labelling.tenancy import CAN_MANAGE_CLIENT, is_sector_maintainer
 from training.api import serializers as s
-from training.models import ModelActivation, ModelVersion, TrainingRun
+from training.models import ModelActivation, ModelMode, ModelVersion, TrainingRun
 from training.selectors import active_version
 from training.services.training import TrainingAlreadyRunning, training_request
 from training.services.versions import (
@@ -48,6 +49,21 @@ class SectorModelsView(ClientScopedMixin):
         if self._taxonomy is None:
             raise NotFound(f"The {self.request.client.sector.name} sector has no taxonomy yet.")
         return self._taxonomy
+
+    def maintainer(self) -> bool:
+        return is_sector_maintainer(self.request.user, self.request.client.sector)
+
+    def require_maintainer(self) -> None:
+        if not self.maintainer():
+            raise PermissionDenied(
+                "Only the sector's maintainers activate and roll back its shared model; "
+                "a client's admin can ask for retraining."
+            )
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        context["client"] = getattr(self.request, "client", None)
+        return context
 
     def fake(self) -> bool:
         # drf-spectacular builds the schema with a made-up request: no client to scope by.
@@ -76,18 +92,23 @@ class TrainingRunList(SectorModelsView, generics.ListAPIView):
     def post(self, request, client_slug: str):
         params = s.TrainingRunRequestSerializer(data=request.data)
         params.is_valid(raise_exception=True)
+        # A client's admin asks for retraining; how it trains is the maintainers' choice.
+        chosen = params.validated_data if self.maintainer() else {"mode": ModelMode.HEAD}
         try:
             run = training_request(
                 taxonomy=self.taxonomy(),
-                mode=params.validated_data["mode"],
-                backbone=params.validated_data.get("backbone") or None,
+                mode=chosen["mode"],
+                backbone=chosen.get("backbone") or None,
                 user=request.user,
             )
         except TrainingAlreadyRunning as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         except ValueError as exc:  # an unknown backbone, with the list of known ones
             raise ValidationError({"backbone": [str(exc)]}) from exc
-        return Response(s.TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+        return Response(
+            s.TrainingRunSerializer(run, context=self.get_serializer_context()).data,
+            status=status.HTTP_202_ACCEPTED,
+        )
 
 
 class TrainingRunDetail(SectorModelsView, generics.RetrieveAPIView):
@@ -146,6 +167,7 @@ class ModelVersionActivate(SectorModelsView, APIView):
         version = generics.get_object_or_404(
             ModelVersion.objects.filter(taxonomy=self.taxonomy()), pk=version_id
         )
+        self.require_maintainer()
         params = s.ModelActivateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         try:
@@ -169,6 +191,7 @@ class ModelRollback(SectorModelsView, APIView):
     )
     def post(self, request, client_slug: str):
         taxonomy = self.taxonomy()
+        self.require_maintainer()
         try:
             activation = model_rollback(taxonomy=taxonomy, user=request.user)
         except ActivationRefused as exc:

@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from labelling.api.input import DbIntegerField
+from labelling.tenancy import person_shown
 from training.models import ModelActivation, ModelMode, ModelVersion, TrainingRun
 from training.presentation import version_summary
 from training.services.prediction_jobs import JOB_STATUSES, MAX_IMAGE_IDS, MAX_TOP_N
@@ -123,7 +124,10 @@ class TrainingRunRequestSerializer(serializers.Serializer):
 
 class TrainingRunSerializer(serializers.ModelSerializer):
     mode = serializers.CharField(read_only=True, help_text=MODE_HELP)
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SerializerMethodField(
+        help_text="The username when the person is of your client (or you maintain the "
+        "sector); else their role only: another client's admin, a sector maintainer."
+    )
     progress = serializers.FloatField(
         help_text="epoch / max_epochs (training usually stops early)."
     )
@@ -136,6 +140,9 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "mode",
             "backbone",
             "status",
+            "phase",
+            "phase_done",
+            "phase_total",
             "epoch",
             "max_epochs",
             "progress",
@@ -148,6 +155,14 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "finished_at",
         ]
         read_only_fields = fields
+
+    def get_requested_by(self, run: TrainingRun) -> str | None:
+        if run.requested_by is None:
+            return None
+        client, request = self.context.get("client"), self.context.get("request")
+        if client is None or request is None:
+            return None  # no client to judge by: name no one
+        return person_shown(run.requested_by, client=client, viewer=request.user)
 
 
 class ModelVersionSummarySerializer(serializers.Serializer):

@@ -38,6 +38,12 @@ class BackboneSpec:
     extra_embedding_dims: Mapping[str, int] = field(default_factory=dict)
     # The kind heads are trained on unless a run says otherwise.
     default_embedding: str = POOLED
+    # () -> None when this host has the pretrained weights, else one line on how to add them
+    # (pages offer only backbones that can train). None: the weights always ship.
+    weights_hint: Callable[[], str | None] | None = None
+
+    def missing_weights(self) -> str | None:
+        return self.weights_hint() if self.weights_hint is not None else None
 
     @property
     def embedding_dims(self) -> dict[str, int]:

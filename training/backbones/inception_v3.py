@@ -111,6 +111,18 @@ def build_inception_v3(
     )
 
 
+def weights_hint() -> str | None:
+    """None when weights can be found here; else how to add them, in one line."""
+    try:
+        resolve_weights()
+    except BackboneWeightsMissing:
+        return (
+            f"set {WEIGHTS_ENV} to the no-top Keras weights file {KERAS_WEIGHTS_FILE}, or "
+            f"copy it to {keras_cache_path()}"
+        )
+    return None
+
+
 SPEC = register(
     BackboneSpec(
         name=NAME,
@@ -118,5 +130,6 @@ SPEC = register(
         embedding_dim=2048,
         finetune_from="mixed0",  # the first Inception module; conv stem and pools stay frozen
         builder=build_inception_v3,
+        weights_hint=weights_hint,
     )
 )

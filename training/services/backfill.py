@@ -110,7 +110,9 @@ def backfill_step(
 def _redecide(prediction: Prediction, step: BackfillStep) -> None:
     image = prediction.image
     version = prediction.model_version
-    accepted = auto_accepts(version, prediction.top_label_id, prediction.top_probability)
+    accepted = auto_accepts(
+        version, prediction.top_label_id, prediction.top_probability, client_id=image.client_id
+    )
     with transaction.atomic():
         # Conditional on what was read: a person deciding meanwhile wins.
         unchanged = Image.objects.filter(

@@ -51,10 +51,12 @@ def gold_flags(images: list[Image]) -> np.ndarray:
 
 def verified_dataset(taxonomy: Taxonomy) -> Dataset:
     """Images verified by people (or imported from a hand-tagged library) in every client
-    of the taxonomy's sector. Machine tags are left out: learning from them would only
-    confirm the model's own mistakes; so are images excluded from training."""
+    of the taxonomy's sector whose client consents to train it (its model settings).
+    Machine tags are left out: learning from them would only confirm the model's own
+    mistakes; so are images excluded from training."""
     rows = (
-        ImageLabel.objects.filter(
+        ImageLabel.objects.exclude(image__client__model_settings__trains_sector_model=False)
+        .filter(
             image__client__sector_id=taxonomy.sector_id,
             image__status=ImageStatus.VERIFIED,
             label__taxonomy=taxonomy,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.models import ModelVersion
+from training.models import ClientModelSettings, ModelVersion
 
 MIN_SUPPORT = 5  # held-out items a class needs at a threshold before its precision counts
 
@@ -69,8 +69,43 @@ def policy_set_target(*, model_version: ModelVersion, target: float) -> dict:
     return policy
 
 
-def auto_accepts(model_version: ModelVersion, top_label: int, top_probability: float) -> bool:
+def policy_for_client(model_version: ModelVersion, settings: ClientModelSettings | None) -> dict:
+    """The thresholds ``model_version`` uses for one client: its own (trained for the
+    taxonomy's target) unless the client chose a target, then chosen for that target from
+    the version's held-out probabilities and kept on the client's settings until another
+    version serves."""
+    if settings is None or settings.auto_accept_target is None:
+        return model_version.policy or {}
+    target = settings.auto_accept_target
+    kept = settings.policy or {}
+    if kept.get("model_version") == model_version.pk and kept.get("target_precision") == target:
+        return kept
+    if not model_version.heldout:
+        raise ValueError(f"{model_version} kept no held-out probabilities; retrain it")
+    policy = policy_compute(
+        model_version.heldout,
+        model_version.class_labels,
+        target=target,
+        multi_label=bool((model_version.metrics or {}).get("kind") == "multi_label"),
+    )
+    policy["model_version"] = model_version.pk
+    settings.policy = policy
+    if settings.pk:
+        ClientModelSettings.objects.filter(pk=settings.pk).update(policy=policy)
+    return policy
+
+
+def auto_accepts(
+    model_version: ModelVersion, top_label: int, top_probability: float, *, client_id=None
+) -> bool:
     """Auto-tag when the calibrated top-1 probability reaches the threshold that gave its
-    class the target precision on held-out images; else a person decides."""
-    threshold = (model_version.policy or {}).get("thresholds", {}).get(str(top_label))
+    class the client's target precision on held-out images; else a person decides."""
+    settings = (
+        ClientModelSettings.objects.filter(client_id=client_id).first() if client_id else None
+    )
+    try:
+        policy = policy_for_client(model_version, settings)
+    except ValueError:
+        return False  # no held-out data to meet the client's target with: people decide
+    threshold = (policy.get("thresholds") or {}).get(str(top_label))
     return threshold is not None and top_probability >= float(threshold)

@@ -169,7 +169,7 @@ def _decide(image: Image, version: ModelVersion, ranked: list[dict]) -> None:
         return  # a person already decided, or it was predicted on request: leave it
     top = ranked[0]
     with transaction.atomic():
-        if auto_accepts(version, top["label"], top["probability"]):
+        if auto_accepts(version, top["label"], top["probability"], client_id=image.client_id):
             ImageLabel.objects.update_or_create(
                 image=image,
                 label_id=top["label"],

