@@ -107,3 +107,19 @@ def test_near_duplicates_land_on_one_side_of_the_gold_split(world):
     flags = gold_flags(images)
     for i in range(0, len(images), 2):
         assert flags[i] == flags[i + 1] == is_gold_test(images[i].sha256)
+
+
+@pytest.mark.django_db
+def test_the_command_hashes_images_stored_before_ingest_hashed_them(world, capsys):
+    from django.core.files.base import ContentFile
+    from django.core.management import call_command
+
+    data = encoded(photo(3))
+    old = factories.ImageFactory(client=world.client_a, dhash="")
+    old.thumbnail.save("thumbs/old.jpg", ContentFile(data), save=True)
+    broken = factories.ImageFactory(client=world.client_a, dhash="", thumbnail="thumbs/gone.jpg")
+    call_command("hash_images")
+    old.refresh_from_db()
+    broken.refresh_from_db()
+    assert old.dhash == dhash(data) and broken.dhash == ""
+    assert "Hashed 1 image(s); 1 thumbnail(s) could not be read." in capsys.readouterr().out
