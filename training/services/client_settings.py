@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from labelling.models import Client
+from labelling.models import AuditAction, Client
+from labelling.services import audit
 from training.models import ClientModelSettings
 from training.selectors import active_version
 from training.services.policy import policy_for_client
@@ -29,12 +30,22 @@ def client_target_set(*, client: Client, target: float, user=None) -> dict | Non
         raise ValueError("the target precision must be between 50% and 100%")
     with transaction.atomic():
         settings, _ = ClientModelSettings.objects.select_for_update().get_or_create(client=client)
+        before = settings.auto_accept_target
         settings.auto_accept_target = target
         settings.policy = {}
         settings.updated_by = user
         version = active_version(client.taxonomy) if client.taxonomy else None
         policy = policy_for_client(version, settings) if version else None
         settings.save(update_fields=["auto_accept_target", "policy", "updated_by", "updated_at"])
+        if before != target:
+            was = f" (was {before:.0%})" if before is not None else ""
+            audit.record(
+                user,
+                AuditAction.AUTO_ACCEPT_TARGET_CHANGED,
+                client=client,
+                summary=f"{client.name}'s auto-accept target set to {target:.0%}{was}.",
+                detail={"target": target, "before": before},
+            )
     return policy
 
 
@@ -43,6 +54,16 @@ def client_consent_set(*, client: Client, trains_sector_model: bool, user=None) 
     (versions already trained keep what they learned)."""
     with transaction.atomic():
         settings, _ = ClientModelSettings.objects.select_for_update().get_or_create(client=client)
+        before = settings.trains_sector_model
         settings.trains_sector_model = trains_sector_model
         settings.updated_by = user
         settings.save(update_fields=["trains_sector_model", "updated_by", "updated_at"])
+        if before != trains_sector_model:
+            does = "train" if trains_sector_model else "no longer train"
+            audit.record(
+                user,
+                AuditAction.TRAINING_CONSENT_CHANGED,
+                client=client,
+                summary=f"{client.name}'s verified images {does} the sector's model.",
+                detail={"trains_sector_model": trains_sector_model},
+            )
