@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from labelling.models import Client, Image, ImageLabel, ImageStatus, Label, Review
+from labelling.selectors.duplicates import near_duplicates
 from labelling.tenancy import CAN_UPLOAD, client_for_user
 from labelling.views.correction import CorrectionForm, can_correct
 
@@ -265,6 +266,10 @@ def image_detail(request: HttpRequest, client_slug: str, image_id: int) -> HttpR
         )
         if can_correct(membership.role, image)
         else None,
+        "looks_like": [
+            {"id": pk, "bits": bits, "url": reverse("image-detail", args=[client.slug, pk])}
+            for pk, bits in near_duplicates(image)
+        ],
     }
     return render(request, "labelling/image_detail.html", context)
 

@@ -16,7 +16,7 @@ import numpy as np
 from training.models import ModelVersion
 from training.selectors import active_version
 from training.services import prediction
-from training.services.dataset import is_gold_test, verified_dataset
+from training.services.dataset import gold_flags, verified_dataset
 
 
 @dataclass
@@ -33,7 +33,7 @@ class Comparison:
 def gold_test_set(model_version: ModelVersion):
     """(images, targets as label ids or label-id sets) of the taxonomy's gold test images."""
     dataset = verified_dataset(model_version.taxonomy)
-    rows = [i for i, image in enumerate(dataset.images) if is_gold_test(image.sha256)]
+    rows = [int(i) for i in np.flatnonzero(gold_flags(dataset.images))]
     images = [dataset.images[i] for i in rows]
     if dataset.multi_label:
         truth = [
