@@ -95,25 +95,49 @@ class Reviewer:
     actions: dict = field(
         default_factory=lambda: {"accept": 0, "pick": 0, "search": 0, "grid": 0, "deselect": 0}
     )
+    # Where the seconds go: by action (a deselected tile's fix counted under its own action)
+    # and by phase (before the first model, and after).
+    seconds_by_action: dict = field(default_factory=dict)
+    seconds_by_phase: dict = field(default_factory=dict)
+    images_by_phase: dict = field(default_factory=dict)
+    phase: str = "cold start"
+
+    def _pay(self, action: str, seconds: float) -> float:
+        self.actions[action] += 1
+        self.seconds_by_action[action] = self.seconds_by_action.get(action, 0.0) + seconds
+        self.seconds_by_phase[self.phase] = self.seconds_by_phase.get(self.phase, 0.0) + seconds
+        return seconds
+
+    def looked_at(self, images: int = 1) -> None:
+        self.images_by_phase[self.phase] = self.images_by_phase.get(self.phase, 0) + images
 
     def cost(self, ranked_labels: list[int], truth: int) -> float:
         if ranked_labels[:1] == [truth]:
-            self.actions["accept"] += 1
-            return ACCEPT_TOP
+            return self._pay("accept", ACCEPT_TOP)
         if truth in ranked_labels[1:KEYED_SUGGESTIONS]:
-            self.actions["pick"] += 1
-            return PICK_BY_KEY
-        self.actions["search"] += 1
-        return SEARCH
+            return self._pay("pick", PICK_BY_KEY)
+        return self._pay("search", SEARCH)
+
+    def cluster_cost(self, truths: list[int], label: int) -> float:
+        """A page of similar images no model has seen, given one label: the label is
+        searched once, each tile looked at, and each deselected one searched on its own."""
+        self.looked_at(len(truths))
+        seconds = self._pay("search", SEARCH)
+        for truth in truths:
+            seconds += self._pay("grid", GRID_LOOK)
+            if truth != label:
+                self.actions["deselect"] += 1
+                seconds += self._pay("search", SEARCH)
+        return seconds
 
     def grid_cost(self, ranked_labels: list[int], truth: int) -> float:
         """A tile looked at in a page of its top label; a wrong one is deselected and then
         fixed in single mode, where its wrong top suggestion is still shown first."""
-        self.actions["grid"] += 1
+        seconds = self._pay("grid", GRID_LOOK)
         if ranked_labels[:1] == [truth]:
-            return GRID_LOOK
+            return seconds
         self.actions["deselect"] += 1
-        return GRID_LOOK + self.cost(ranked_labels, truth)
+        return seconds + self.cost(ranked_labels, truth)
 
 
 def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0) -> dict:
@@ -142,6 +166,8 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
     from labelling.views.review import GRID_PAGE
     from taxonomy_site.celery import app
     from training.models import ModelVersion
+    from training.selectors import active_version
+    from training.services.cold_start import cold_start_groups
 
     # Tasks run here, at once, and their errors stop the bench instead of hiding in a result.
     # (The app reads Django's CELERY_* settings, so those are the names to change.)
@@ -201,6 +227,34 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
                 curve.append((round(reviewer.seconds, 1), settled))
 
             while True:
+                reviewer.phase = (
+                    "cold start" if active_version(taxonomy) is None else "with a model"
+                )
+                # Cold start (no model yet): a page of similar images, labelled in grid mode
+                # with what most of them are; the deselected ones are then searched one by one.
+                groups = cold_start_groups(client=client, size=GRID_PAGE)
+                if groups:
+                    page = groups[0]
+                    if any(pk in looked for pk in page):
+                        raise RuntimeError(f"cluster labelling left image(s) of {page} waiting")
+                    looked.update(page)
+                    truths = [truth_of[pk] for pk in page]
+                    label = max(set(truths), key=truths.count)
+                    reviewer.seconds += reviewer.cluster_cost(truths, label)
+                    rs.images_label_group(
+                        client=client,
+                        user=user,
+                        image_ids=[pk for pk in page if truth_of[pk] == label],
+                        label=label,
+                    )
+                    for pk in page:
+                        if truth_of[pk] != label:
+                            settle(pk)
+                    settled = Image.objects.filter(
+                        client=client, status__in=[ImageStatus.VERIFIED, ImageStatus.AUTO_TAGGED]
+                    ).count()
+                    curve.append((round(reviewer.seconds, 1), settled))
+                    continue
                 # Grid mode while the model has put anything in a class: the class with the
                 # most waiting, one page of it, as the review page offers it.
                 waiting = waiting_per_label(client, status=ImageStatus.NEEDS_REVIEW)
@@ -217,6 +271,7 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
                         ranked = [
                             int(e["label"]) for e in (prediction.ranked if prediction else [])
                         ]
+                        reviewer.looked_at()
                         reviewer.seconds += reviewer.grid_cost(ranked, truth_of[image.pk])
                         settle(image.pk)
                     continue
@@ -226,6 +281,7 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
                     break
                 prediction = latest_predictions([image.pk]).get(image.pk)
                 ranked = [int(e["label"]) for e in (prediction.ranked if prediction else [])]
+                reviewer.looked_at()
                 reviewer.seconds += reviewer.cost(ranked, truth_of[image.pk])
                 settle(image.pk)
             settled = Image.objects.filter(
@@ -237,6 +293,14 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
         correct = sum(1 for i, lb in tags.values_list("image_id", "label_id") if truth_of[i] == lb)
         n_auto = Image.objects.filter(client=client, status=ImageStatus.AUTO_TAGGED).count()
         n = len(truth_of)
+        auto_by_version: dict[int, list[int]] = {}
+        auto_tags = tags.filter(image__status=ImageStatus.AUTO_TAGGED)
+        auto_ids = dict(auto_tags.values_list("image_id", "label_id"))
+        for image_id, prediction in latest_predictions(auto_ids).items():
+            number = prediction.model_version.number
+            hits = auto_by_version.setdefault(number, [0, 0])
+            hits[0] += 1
+            hits[1] += int(truth_of[image_id] == auto_ids[image_id])
         baseline = n * (PICK_BY_KEY if len(pool.classes) <= HAND_KEYS else SEARCH)
         return {
             "images": n,
@@ -249,6 +313,17 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
             "auto_tagged_share": round(n_auto / n, 4) if n else 0.0,
             "reviewer_actions": reviewer.actions,
             "model_versions": ModelVersion.objects.filter(taxonomy=taxonomy).count(),
+            "breakdown": {
+                "seconds_by_action": {
+                    k: round(v, 1) for k, v in reviewer.seconds_by_action.items()
+                },
+                "seconds_by_phase": {k: round(v, 1) for k, v in reviewer.seconds_by_phase.items()},
+                "images_by_phase": reviewer.images_by_phase,
+                "auto_accepted_by_version": [
+                    {"version": v, "accepted": a, "correct": c}
+                    for v, (a, c) in sorted(auto_by_version.items())
+                ],
+            },
             "curve": _thin(curve),
         }
     finally:
@@ -272,6 +347,29 @@ def report(figures: dict) -> str:
         f"{figures['baseline_seconds']:.0f} · ratio {figures['ratio']}",
         f"final library precision {figures['precision']} · auto-tagged "
         f"{figures['auto_tagged_share']:.1%} · versions trained {figures['model_versions']}",
+    ]
+    breakdown = figures.get("breakdown")
+    if breakdown:
+        by_action = breakdown["seconds_by_action"]
+        lines.append(
+            "seconds by action: " + " · ".join(f"{k} {v:.0f}" for k, v in by_action.items())
+        )
+        lines.append(
+            "by phase: "
+            + " · ".join(
+                f"{k} {v:.0f} s on {breakdown['images_by_phase'].get(k, 0)} images"
+                for k, v in breakdown["seconds_by_phase"].items()
+            )
+        )
+        by_version = breakdown["auto_accepted_by_version"]
+        lines.append(
+            "auto-accepted right, by deciding version: "
+            + (
+                " · ".join(f"v{e['version']} {e['correct']}/{e['accepted']}" for e in by_version)
+                or "none"
+            )
+        )
+    lines += [
         "",
         "seconds  settled",
     ]

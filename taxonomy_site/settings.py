@@ -384,6 +384,9 @@ BACKFILL_BATCH_SIZE = env_int("BACKFILL_BATCH_SIZE", 32)
 # taxonomy on the models page), and trains its first model once every label has this many.
 RETRAIN_AFTER_VERIFIED = env_int("RETRAIN_AFTER_VERIFIED", 50)
 FIRST_MODEL_MIN_PER_LABEL = env_int("FIRST_MODEL_MIN_PER_LABEL", 5)
+# Before a taxonomy has any model, ingestion still embeds each image (with the default
+# backbone), so that the review queue can offer diverse picks and groups of similar images.
+COLD_START_EMBED = env_bool("TAXONOMY_COLD_START_EMBED", True)
 # Pages tell librarians and admins when no worker was seen for this long, or when images
 # waited this long to be processed; the answer is cached this many seconds.
 PIPELINE_WORKER_SILENT_MINUTES = env_int("PIPELINE_WORKER_SILENT_MINUTES", 5)

@@ -34,3 +34,6 @@ os.makedirs(os.path.join(os.environ["TAXONOMY_DATA_DIR"], "staticfiles"), exist_
 # The test client and the browser tests' live server speak plain http, as `make run` does
 # (tests/test_settings_security.py checks the https defaults in a process of their own).
 os.environ.setdefault("DJANGO_HTTPS", "0")
+# Ingestion before any model embeds nothing in tests unless a test asks for it (with the tiny
+# backbone): most tests ingest without a model and need no network to be loaded.
+os.environ.setdefault("TAXONOMY_COLD_START_EMBED", "0")

@@ -21,6 +21,7 @@ PURE_MODULES = (
     "training.backbones.torch_pickle",
     "training.backbones.wrapper",
     "training.calibration",
+    "training.diversity",
     "training.evaluation",
     "training.finetune",
     "training.head_training",

@@ -139,3 +139,72 @@ def measure(
         test_top1=test_logits.argmax(axis=1),
         metrics=metrics,
     )
+
+
+# Folds of the out-of-sample probabilities that auto-accept thresholds are chosen on.
+OUT_OF_FOLD_FOLDS = 5
+
+
+def out_of_fold_proba(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    n_classes: int,
+    multi_label: bool = False,
+    folds: int = OUT_OF_FOLD_FOLDS,
+    max_epochs: int | None = None,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrated probabilities of every image from a head that did not train on it.
+
+    The images are cut into ``folds`` stratified folds; for each, a head is trained on the
+    others by the product's own procedure (a 7:1 validation split for the schedule, the
+    temperature fitted on that split) and predicts the fold. So each probability is what a
+    model trained like the served one says about an image it has never seen, and thresholds
+    can be chosen on all the images instead of a small validation slice. Returns the
+    probabilities and the indices of the images that got one (a class too small to spread
+    over the folds may leave a few out)."""
+    from training.calibration import apply_temperature, fit_temperature
+    from training.inference import run_model
+
+    X = np.asarray(X)
+    y = np.asarray(y)
+    strata = y.argmax(axis=1) if multi_label else y
+    fold_of = np.full(len(y), -1, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    for label in np.unique(strata):
+        members = rng.permutation(np.flatnonzero(strata == label))
+        fold_of[members] = np.arange(len(members)) % folds
+    proba = np.zeros((len(y), n_classes), dtype=np.float64)
+    done = np.zeros(len(y), dtype=bool)
+    for k in range(folds):
+        held = np.flatnonzero(fold_of == k)
+        rest = np.flatnonzero(fold_of != k)
+        if len(held) == 0:
+            continue
+        train, val = split_train_val(
+            y[rest], val_fraction=VALIDATION_SHARE_OF_REST, multi_label=multi_label, seed=seed
+        )
+        if len(val) == 0 or len(np.unique(strata[rest[train]])) < 2:
+            continue
+        trained = fit(
+            HEAD,
+            X[rest[train]],
+            y[rest[train]],
+            X[rest[val]],
+            y[rest[val]],
+            n_classes=n_classes,
+            multi_label=multi_label,
+            max_epochs=max_epochs,
+            seed=seed,
+        )
+        logits = trained.logits_model
+        temperature = fit_temperature(
+            np.asarray(run_model(logits, X[rest[val]])), y[rest[val]], multi_label=multi_label
+        )
+        proba[held] = apply_temperature(
+            np.asarray(run_model(logits, X[held])), temperature, multi_label=multi_label
+        )
+        done[held] = True
+    kept = np.flatnonzero(done)
+    return proba[kept], kept

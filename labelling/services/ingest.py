@@ -74,14 +74,19 @@ def predict_hook(*, image_ids: Sequence[int]) -> None:
     Called by the worker with images in ``processing`` whose thumbnail and model-input image
     (``model_input_name(image)``) are stored. The ML core may move any of them to
     ``auto_tagged`` or ``needs_review`` (with their Prediction and ImageLabel rows); the ones
-    it leaves in ``processing`` go to ``needs_review``. It returns at once when no model is
-    active for these images' taxonomies. An exception leaves the images in ``processing``,
+    it leaves in ``processing`` go to ``needs_review``. When no model is active for these images'
+    taxonomies it only embeds them (``COLD_START_EMBED``), for the cold-start queue. An
+    exception leaves the images in ``processing``,
     where the sweeper finds them and queues them again.
     """
     active = ActiveModel.objects.filter(
         taxonomy__sector__clients__images__pk__in=list(image_ids)
     ).exists()
     if not active:
+        if settings.COLD_START_EMBED:
+            from training.services.cold_start import cold_start_embed
+
+            cold_start_embed(image_ids=image_ids)
         return
     # Imported here, not at module level, so that TensorFlow loads in the worker child only.
     from training.services.prediction import images_predict

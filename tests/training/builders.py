@@ -37,7 +37,8 @@ def heldout_for(n_classes: int, *, accuracy: float, seed: int = 0, n: int = 60) 
             proba[:, c] = np.where(guess == c, proba[:, c], rest)
         return {"proba": np.round(proba, 5).tolist(), "y": y.tolist()}
 
-    return {"val": split(n), "test": split(n)}
+    # As training keeps them: out-of-fold answers over the training and validation images.
+    return {"val": split(n), "test": split(n), "out_of_fold": split(260)}
 
 
 def make_version(

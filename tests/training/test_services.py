@@ -55,6 +55,11 @@ def test_a_training_run_makes_an_active_version_with_metrics(library):
     )
     assert version.metrics["top1_accuracy"]["value"] >= 0.8
     assert 0 < version.n_train < 60
+    # thresholds are chosen on out-of-fold answers over every non-gold image
+    training = version.metrics["training"]
+    assert version.policy["chosen_on"] == "out_of_fold"
+    assert training["n_out_of_fold"] == training["n_train"] + training["n_val"]
+    assert len(version.heldout["out_of_fold"]["y"]) == training["n_out_of_fold"]
     # its answers on the gold test images, kept for comparisons without a model
     gold = {str(i.pk) for i in Image.objects.all() if is_gold_test(i.sha256)}
     assert set(version.gold_answers) == gold

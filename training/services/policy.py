@@ -10,22 +10,40 @@ from training.models import ClientModelSettings, ModelVersion
 MIN_SUPPORT = 5  # held-out items a class needs at a threshold before its precision counts
 
 
+def threshold_source(heldout: dict) -> str:
+    """Which held-out probabilities thresholds are chosen on: the out-of-fold ones over every
+    verified non-gold image where training kept them, else the validation split's."""
+    return "out_of_fold" if heldout.get("out_of_fold", {}).get("y") else "val"
+
+
 def policy_compute(
     heldout: dict, class_labels: list[int], *, target: float, multi_label: bool
 ) -> dict:
-    """Thresholds chosen on the validation images for ``target`` precision, and what they
-    buy on the gold test images (coverage, precision with its Wilson 95% interval)."""
+    """Thresholds for ``target`` precision, and what they buy on the gold test images
+    (coverage, precision with its Wilson 95% interval).
+
+    Each class's threshold is the lowest whose held-out precision has a Wilson 95% lower
+    bound at the target, not merely a point estimate there: a precision measured on a few
+    dozen images is mostly luck, so few held-out images auto-accept less (or nothing)
+    instead of wrongly. The held-out images are the out-of-fold ones where training kept
+    them (every verified image outside the gold set, each scored by a head that did not
+    train on it), else the validation split."""
     # scipy and sklearn (~120 MB): loaded where a policy is computed, not by every web process.
     from training.calibration import auto_accept, per_class_thresholds
     from training.evaluation import wilson_interval
 
-    val_proba = np.asarray(heldout["val"]["proba"], dtype=np.float64)
-    val_y = np.asarray(heldout["val"]["y"])
+    source = threshold_source(heldout)
     chosen = per_class_thresholds(
-        val_proba, val_y, target_precision=target, min_support=MIN_SUPPORT, multi_label=multi_label
+        np.asarray(heldout[source]["proba"], dtype=np.float64),
+        np.asarray(heldout[source]["y"]),
+        target_precision=target,
+        min_support=MIN_SUPPORT,
+        multi_label=multi_label,
+        lower_bound=True,
     )
     policy = {
         "target_precision": target,
+        "chosen_on": source,
         "thresholds": {
             str(label_id): c.threshold
             for label_id, c in zip(class_labels, chosen.per_class, strict=True)

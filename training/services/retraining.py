@@ -1,15 +1,17 @@
 """The retraining policy: every verified label makes the next model.
 
 A taxonomy retrains by itself after ``after_verified`` new verified images since the run
-the policy last started, and on a schedule (beat) when anything new was verified. Before
-any model exists, the first one trains as soon as every label has a few verified images.
-Single flight comes from training_request (one queued or running run per taxonomy); the
-promotion gate stays, since the new version activates only when it is not worse on gold.
+the policy last started (or once the verified set has grown by half, when that is fewer),
+and on a schedule (beat) when anything new was verified. Before any model exists, the first
+one trains as soon as every label has a few verified images. Single flight comes from
+training_request (one queued or running run per taxonomy); the promotion gate stays, since
+the new version activates only when it is not worse on gold.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from datetime import timedelta
 
 from django.conf import settings
@@ -25,6 +27,19 @@ from training.selectors import active_version
 from training.services.training import TrainingAlreadyRunning, training_request
 
 logger = logging.getLogger(__name__)
+
+# Early on, a model gains most from each new label: the policy also fires once the verified
+# set has grown by this share since the last run, and by at least EARLY_MIN_NEW images
+# (13 → 23 → 35 → 53 → 80 ...), until that is more than its ``after_verified``.
+EARLY_GROWTH = 0.5
+EARLY_MIN_NEW = 10
+
+
+def new_labels_needed(policy: RetrainingPolicy) -> int:
+    """How many new verified images start the next run: the policy's N, or fewer while the
+    verified set is small."""
+    grown = max(EARLY_MIN_NEW, math.ceil(EARLY_GROWTH * policy.verified_at_last_run))
+    return min(policy.after_verified, grown)
 
 
 def retraining_policy_get(*, taxonomy: Taxonomy) -> RetrainingPolicy:
@@ -77,8 +92,10 @@ def _reason(policy: RetrainingPolicy, count: int, *, scheduled: bool, now) -> st
             "verified images"
         )
     new = count - policy.verified_at_last_run
-    if policy.after_verified and new >= policy.after_verified:
-        return f"{new} images verified since the last run (policy: {policy.after_verified})"
+    needed = new_labels_needed(policy)
+    if policy.after_verified and new >= needed:
+        early = "" if needed == policy.after_verified else ", fewer while the set is small"
+        return f"{new} images verified since the last run (policy: {policy.after_verified}{early})"
     due = policy.last_fired_at is None or now - policy.last_fired_at >= timedelta(
         hours=policy.every_hours
     )

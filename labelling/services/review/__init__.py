@@ -12,6 +12,7 @@ from labelling.services.review.decisions import (
     MAX_DECISIONS,
     Decision,
     image_correct,
+    images_label_group,
     review_submit,
 )
 from labelling.services.review.leases import lease_seconds, review_leases_sweep, review_release
@@ -27,6 +28,7 @@ __all__ = [
     "ReviewConflict",
     "UndoOutcome",
     "image_correct",
+    "images_label_group",
     "lease_seconds",
     "review_leases_sweep",
     "review_next",

@@ -63,6 +63,16 @@ def image_correct(*, client: Client, user, decision: Decision) -> Review:
     return _decide(client=client, user=user, decisions=[decision], with_leases=False)[0]
 
 
+def images_label_group(
+    *, client: Client, user, image_ids: Sequence[int], label: int
+) -> list[Review]:
+    """Cluster labelling: a person gives one label to a group of similar images they looked
+    at together (the ones they deselected are not in ``image_ids``). All or none, as one
+    submission of one decision per image."""
+    decisions = [Decision(image=pk, decision="correct", labels=(label,)) for pk in image_ids]
+    return _decide(client=client, user=user, decisions=decisions, with_leases=False)
+
+
 class _Moved(Exception):
     """Inside the write: a hold or an image was no longer what the reads before it saw."""
 

@@ -1,0 +1,45 @@
+"""Cold start's order and groups: diverse picks first, similar images together."""
+
+import numpy as np
+import pytest
+
+from training.diversity import k_center_order, similar_groups
+
+pytestmark = pytest.mark.ml
+
+
+def _clusters(sizes, dim=16, seed=0):
+    """Tight clusters around far-apart directions, of very different sizes."""
+    rng = np.random.default_rng(seed)
+    rows, members = [], []
+    for c, size in enumerate(sizes):
+        direction = np.zeros(dim)
+        direction[c] = 1.0
+        rows.append(direction + rng.normal(0, 0.05, size=(size, dim)))
+        members += [c] * size
+    order = rng.permutation(len(members))
+    return np.concatenate(rows)[order], np.array(members)[order]
+
+
+def test_diverse_ordering_picks_from_every_cluster_before_a_second_from_any():
+    X, cluster = _clusters([40, 12, 5, 2])
+    order = k_center_order(X)
+    assert sorted(order.tolist()) == list(range(len(X)))
+    assert sorted(cluster[order[:4]].tolist()) == [0, 1, 2, 3]
+
+
+def test_groups_hold_similar_images_and_every_image_once():
+    X, cluster = _clusters([10, 7, 3])
+    groups = similar_groups(X, size=10)
+    flat = np.concatenate(groups)
+    assert sorted(flat.tolist()) == list(range(len(X)))
+    assert all(len(set(cluster[g].tolist())) == 1 for g in groups)
+    assert max(len(g) for g in groups) <= 10
+
+
+def test_groups_are_at_most_a_page():
+    X, _ = _clusters([30])
+    groups = similar_groups(X, size=12)
+    assert sum(len(g) for g in groups) == 30 and max(len(g) for g in groups) <= 12
+    with pytest.raises(ValueError, match="at least one"):
+        similar_groups(X, size=0)
