@@ -21,6 +21,7 @@ class AuditAction(models.TextChoices):
     VERSION_ACTIVATED = "version_activated", "Version activated"
     VERSION_ROLLED_BACK = "version_rolled_back", "Version rolled back"
     RETRAINING_POLICY_CHANGED = "retraining_policy_changed", "Retraining policy changed"
+    TRAINING_CONSENT_CHANGED = "training_consent_changed", "Training consent changed"
     TAGS_IMPORTED = "tags_imported", "Tags imported"
 
 

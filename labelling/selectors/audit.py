@@ -25,28 +25,32 @@ def audit_events_for(*, user, client: Client, action: str | None = None):
 
 
 def audit_rows(*, user, client: Client, events) -> list[AuditRow]:
-    """Who acted, as the viewer may know it: no client sees another client's people, so a
-    sector event done by someone outside the viewer's client names no one (staff see all)."""
+    """Who acted, as the viewer may know it (as ``tenancy.person_shown`` names people, in
+    three queries for the page): no client sees another client's people, so someone outside
+    the viewer's client is named by role; the sector's maintainers and staff see names."""
     events = list(events)
     actor_ids = {e.actor_id for e in events if e.actor_id is not None}
-    known = (
-        actor_ids
-        if user.is_staff
-        else set(
-            Membership.objects.filter(client=client, user_id__in=actor_ids).values_list(
-                "user_id", flat=True
-            )
+    maintainers = set(
+        client.sector.maintainers.filter(pk__in=actor_ids | {user.pk}).values_list("pk", flat=True)
+    )
+    sees_all = user.is_staff or user.pk in maintainers
+    members = set(
+        Membership.objects.filter(client=client, user_id__in=actor_ids).values_list(
+            "user_id", flat=True
         )
     )
     rows = []
     for event in events:
-        if event.actor_id is None:
+        actor = event.actor
+        if actor is None:
             name = "the system"
-        elif event.actor_id in known or event.actor_id == user.pk:
-            name = event.actor.get_username()
-        elif event.actor.is_staff:
+        elif sees_all or actor.pk in members or actor.pk == user.pk:
+            name = actor.get_username()
+        elif actor.is_staff:
             name = "site staff"
+        elif actor.pk in maintainers:
+            name = "a sector maintainer"
         else:
-            name = "a sector maintainer or another client's admin"
+            name = "another client's admin"
         rows.append(AuditRow(event=event, actor_name=name))
     return rows

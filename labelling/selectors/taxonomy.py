@@ -65,6 +65,7 @@ def _images(client: Client, labels: list[Label]) -> tuple[dict[int, int], dict[i
     counts = dict(mine.values("label_id").annotate(n=Count("id")).values_list("label_id", "n"))
     ranked = (
         mine.filter(image__status=ImageStatus.VERIFIED)
+        .exclude(image__thumbnail="")
         .annotate(
             rank=Window(RowNumber(), partition_by=[F("label_id")], order_by=[F("image_id").desc()])
         )

@@ -76,6 +76,18 @@ def test_the_owner_sees_their_client_and_sector_newest_first_but_not_another_cli
     assert "charlie" not in html and "another client&#x27;s admin" in html
 
 
+def test_a_maintainer_is_named_by_role_and_sees_every_name(world, events):
+    mona = factories.UserFactory(username="mona")
+    world.sector.maintainers.add(mona)
+    audit.record(mona, AuditAction.LABEL_ADDED, sector=world.sector, summary="lawn added")
+    html = as_user(world.owner).get(reverse("audit", args=["alpha"])).content.decode()
+    assert "a sector maintainer" in html and ">mona<" not in html
+    factories.MembershipFactory(user=mona, client=world.client_a, role="admin")
+    world.sector.maintainers.add(world.owner)
+    html = as_user(world.owner).get(reverse("audit", args=["alpha"])).content.decode()
+    assert ">mona<" in html and ">charlie<" in html
+
+
 def test_the_outsider_sees_only_their_own_client_and_the_sector(world, events):
     html = as_user(world.outsider).get(reverse("audit", args=["beta"])).content.decode()
     assert "B names" in html and "sector run" in html and "A names" not in html

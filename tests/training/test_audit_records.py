@@ -71,3 +71,18 @@ def test_a_retraining_policy_change_is_recorded_once(world):
     event = AuditEvent.objects.get()
     assert event.action == AuditAction.RETRAINING_POLICY_CHANGED
     assert event.detail["after_verified"] == 40 and "after 40 verified" in event.summary
+
+
+def test_a_clients_target_and_consent_are_recorded_for_that_client(world):
+    from training.services.client_settings import client_consent_set, client_target_set
+
+    client_target_set(client=world.client_a, target=0.9, user=world.owner)
+    client_target_set(client=world.client_a, target=0.9, user=world.owner)  # no change
+    client_consent_set(client=world.client_a, trains_sector_model=False, user=world.owner)
+    client_consent_set(client=world.client_a, trains_sector_model=False, user=world.owner)
+    target, consent = AuditEvent.objects.order_by("id")
+    assert target.action == AuditAction.AUTO_ACCEPT_TARGET_CHANGED
+    assert target.client == world.client_a and target.detail == {"target": 0.9, "before": None}
+    assert "90%" in target.summary
+    assert consent.action == AuditAction.TRAINING_CONSENT_CHANGED
+    assert consent.client == world.client_a and consent.actor == world.owner

@@ -56,3 +56,22 @@ def test_a_retired_or_merged_label_warns(world):
 def test_no_warning_without_an_active_model(world):
     label_create(taxonomy=world.taxonomy, key="lawn", name="Lawn")
     assert 'id="taxonomy-drift"' not in page(world)
+
+
+def test_the_warnings_retrain_button_queues_a_run(
+    world, queued_runs, django_capture_on_commit_callbacks
+):
+    from training.models import TrainingRun
+
+    version = make_version(world.taxonomy, labels=all_labels(world), active=True)
+    label_create(taxonomy=world.taxonomy, key="lawn", name="Lawn")
+    browser = BrowserClient()
+    browser.force_login(world.owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = browser.post(
+            reverse("models-train", args=["alpha"]),
+            {"mode": "head", "backbone": version.backbone},
+        )
+    assert response.status_code == 302
+    run = TrainingRun.objects.get()
+    assert queued_runs == [run.pk] and run.requested_by == world.owner

@@ -37,14 +37,15 @@ def client_target_set(*, client: Client, target: float, user=None) -> dict | Non
         version = active_version(client.taxonomy) if client.taxonomy else None
         policy = policy_for_client(version, settings) if version else None
         settings.save(update_fields=["auto_accept_target", "policy", "updated_by", "updated_at"])
-        was = f"{before:.0%}" if before is not None else "the model's own"
-        audit.record(
-            user,
-            AuditAction.AUTO_ACCEPT_TARGET_CHANGED,
-            client=client,
-            summary=f"{client.name}'s auto-accept target: {target:.0%} (was {was}).",
-            detail={"target": target, "previous": before},
-        )
+        if before != target:
+            was = f" (was {before:.0%})" if before is not None else ""
+            audit.record(
+                user,
+                AuditAction.AUTO_ACCEPT_TARGET_CHANGED,
+                client=client,
+                summary=f"{client.name}'s auto-accept target set to {target:.0%}{was}.",
+                detail={"target": target, "before": before},
+            )
     return policy
 
 
@@ -53,6 +54,16 @@ def client_consent_set(*, client: Client, trains_sector_model: bool, user=None) 
     (versions already trained keep what they learned)."""
     with transaction.atomic():
         settings, _ = ClientModelSettings.objects.select_for_update().get_or_create(client=client)
+        before = settings.trains_sector_model
         settings.trains_sector_model = trains_sector_model
         settings.updated_by = user
         settings.save(update_fields=["trains_sector_model", "updated_by", "updated_at"])
+        if before != trains_sector_model:
+            does = "train" if trains_sector_model else "no longer train"
+            audit.record(
+                user,
+                AuditAction.TRAINING_CONSENT_CHANGED,
+                client=client,
+                summary=f"{client.name}'s verified images {does} the sector's model.",
+                detail={"trains_sector_model": trains_sector_model},
+            )
