@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from labelling.views import library, media, tags, upload
+from labelling.views import correction, library, media, tags, upload
 
 urlpatterns = [
     path("library/", library.my_library, name="my-library"),
@@ -15,6 +15,11 @@ urlpatterns = [
         "clients/<slug:client_slug>/images/<int:image_id>/",
         library.image_detail,
         name="image-detail",
+    ),
+    path(
+        "clients/<slug:client_slug>/images/<int:image_id>/correct/",
+        correction.image_correct_view,
+        name="image-correct",
     ),
     path(
         "clients/<slug:client_slug>/images/<int:image_id>/file",

@@ -53,6 +53,8 @@ def has_role(membership: Membership | None, *roles: str) -> bool:
 CAN_UPLOAD = (Role.ADMIN, Role.LIBRARIAN)
 CAN_REVIEW = (Role.ADMIN, Role.REVIEWER)
 CAN_MANAGE_CLIENT = (Role.ADMIN,)
+# Correcting a tag already given, outside the queue (the queue's images are the reviewers').
+CAN_CORRECT = (Role.ADMIN, Role.LIBRARIAN, Role.REVIEWER)
 
 
 def client_for_admin_or_staff(user, slug: str, *, refusal: str) -> Client:

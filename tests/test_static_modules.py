@@ -34,7 +34,9 @@ def test_it_rewrites_module_imports_to_hashed_files(collected):
     assert any(name.startswith("./review/context.") for name in imports)
 
 
-@pytest.mark.parametrize("entry", ["js/review.js", "js/upload.js", "js/models.js"])
+@pytest.mark.parametrize(
+    "entry", ["js/review.js", "js/upload.js", "js/models.js", "js/suspects.js"]
+)
 def test_every_module_a_page_loads_exists_under_its_hashed_name(collected, entry):
     root, manifest = collected
     seen, todo = set(), [root / manifest[entry]]

@@ -66,11 +66,11 @@ def confusion_rows(version, classes: list[dict]) -> list[dict]:
     ]
 
 
-def policy_view(version, classes: list[dict]) -> dict:
+def policy_view(version, classes: list[dict], policy: dict | None = None) -> dict:
     """The auto-accept policy as the page shows it: target, per-class thresholds with what
     they accepted on the validation images, and coverage and precision on the gold test
-    images."""
-    policy = version.policy or {}
+    images. ``policy``: the one a client uses with the version (default: the version's)."""
+    policy = version.policy or {} if policy is None else policy
     per_class = (policy.get("validation") or {}).get("per_class") or []
     thresholds = policy.get("thresholds") or {}
     rows = []
@@ -204,3 +204,78 @@ def _percent(run) -> int:
     if run.phase in ("embedding", "reading"):
         return round(100 * run.phase_done / run.phase_total) if run.phase_total else 0
     return round(run.progress * 100)
+
+
+def same_gold(result: tuple[int, float, float] | None) -> dict | None:
+    """A version against the active one on the same gold test images: (n, its top-1, the
+    active's top-1) as the versions table shows it, with which does better."""
+    if result is None:
+        return None
+    n, own, reference = result
+    if not n:
+        return {"n": 0}
+    verdict = "tie" if own == reference else ("better" if own > reference else "worse")
+    return {"n": n, "top1": own, "active_top1": reference, "verdict": verdict}
+
+
+def precision_warning(policy: dict) -> str | None:
+    """Words for a measured auto-accept precision under its target on the gold test images
+    (what people would find wrong among the model's own tags), or None."""
+    test = (policy or {}).get("test") or {}
+    target = (policy or {}).get("target_precision")
+    precision = test.get("precision")
+    if target is None or precision is None or precision >= target:
+        return None
+    return (
+        f"Measured auto-accept precision {precision:.1%} is under its {target:.0%} target on "
+        f"the {test.get('n')} gold test images ({test.get('auto_accepted')} tagged by the model "
+        "alone): raise the target, or retrain with more verified images."
+    )
+
+
+def reliability_diagram(version, *, n_bins: int = 10, size: int = 260) -> dict | None:
+    """Accuracy against calibrated confidence of the top-1 answers on the gold test images
+    (the held-out probabilities the version kept), in ``n_bins`` equal bands, as SVG bars
+    inside a ``size`` × ``size`` square; None for a version without them (or multi-label)."""
+    test = (version.heldout or {}).get("test") or {}
+    proba, truth = test.get("proba") or [], test.get("y") or []
+    if not proba or len(proba) != len(truth) or not isinstance(truth[0], int):
+        return None
+    counts, hits, confidence = [0] * n_bins, [0] * n_bins, [0.0] * n_bins
+    for row, expected in zip(proba, truth, strict=True):
+        top = max(range(len(row)), key=row.__getitem__)
+        p = float(row[top])
+        band = min(n_bins - 1, max(0, int(p * n_bins - 1e-9)))
+        counts[band] += 1
+        hits[band] += int(top == expected)
+        confidence[band] += p
+    left, right, top, bottom = 36, size - 8, 8, size - 24
+    width, height = right - left, bottom - top
+    bars = []
+    for band in range(n_bins):
+        if not counts[band]:
+            continue
+        accuracy = hits[band] / counts[band]
+        bar_h = accuracy * height
+        bars.append(
+            {
+                "x": round(left + band * width / n_bins + 1, 1),
+                "y": round(bottom - bar_h, 1),
+                "width": round(width / n_bins - 2, 1),
+                "height": round(bar_h, 1),
+                "low": band / n_bins,
+                "high": (band + 1) / n_bins,
+                "accuracy": accuracy,
+                "confidence": confidence[band] / counts[band],
+                "count": counts[band],
+            }
+        )
+    return {
+        "size": size,
+        "left": left,
+        "right": right,
+        "top": top,
+        "bottom": bottom,
+        "label_y": size - 8,
+        "bars": bars,
+    }

@@ -45,6 +45,7 @@ from training.forms import (
 )
 from training.models import (
     ACTIVE_RUN_STATUSES,
+    ClientModelSettings,
     ModelActivation,
     ModelMode,
     ModelVersion,
@@ -58,7 +59,8 @@ from training.services.client_settings import (
     client_target_set,
 )
 from training.services.dataset import NotEnoughData
-from training.services.evaluation import head_to_head
+from training.services.evaluation import against_reference, head_to_head
+from training.services.policy import policy_for_client
 from training.services.retraining import retraining_policy_of, retraining_policy_set
 from training.services.training import TrainingAlreadyRunning, training_request
 from training.services.versions import (
@@ -145,11 +147,16 @@ def models_list(request: HttpRequest, client_slug: str) -> HttpResponse:
     client, taxonomy = _scope(request, client_slug)
     active = active_version(taxonomy)
     versions = list(ModelVersion.objects.filter(taxonomy=taxonomy).order_by("-number"))
+    try:
+        same_gold = against_reference(active, versions) if active else {}
+    except NotEnoughData:
+        same_gold = {}  # no verified images, so no gold test images yet
     rows = [
         {
             "version": v,
             "summary": presentation.version_summary(v),
             "active": active is not None and v.pk == active.pk,
+            "same_gold": presentation.same_gold(same_gold.get(v.pk)),
         }
         for v in versions
     ]
@@ -183,6 +190,9 @@ def models_list(request: HttpRequest, client_slug: str) -> HttpResponse:
         "own_settings": own,
         "consent_form": ConsentForm(initial={"trains_sector_model": own.trains_sector_model}),
         "consenting": consenting_clients(client),
+        "precision_warning": presentation.precision_warning(_client_policy(active, own))
+        if active
+        else None,
         "compare_a": versions[1].pk if len(versions) > 1 else None,
         "compare_b": versions[0].pk if versions else None,
         "versions": versions,
@@ -245,6 +255,14 @@ def run_progress(request: HttpRequest, client_slug: str, run_id: int) -> JsonRes
     return JsonResponse(run_state(run, client_slug))
 
 
+def _client_policy(version: ModelVersion, own: ClientModelSettings) -> dict:
+    """The thresholds ``version`` uses for this client (its own target, if it set one)."""
+    try:
+        return policy_for_client(version, own if own.pk else None)
+    except ValueError:
+        return version.policy or {}
+
+
 def _detail_context(request, client: Client, taxonomy: Taxonomy, version: ModelVersion) -> dict:
     active = active_version(taxonomy)
     own = client_settings_of(client)
@@ -261,7 +279,9 @@ def _detail_context(request, client: Client, taxonomy: Taxonomy, version: ModelV
         "classes": classes,
         "per_class": presentation.per_class_rows(version, classes),
         "confusion": presentation.confusion_rows(version, classes),
-        "policy": presentation.policy_view(version, classes),
+        "reliability": presentation.reliability_diagram(version),
+        "policy": presentation.policy_view(version, classes, _client_policy(version, own)),
+        "precision_warning": presentation.precision_warning(_client_policy(version, own)),
         "chart": presentation.history_chart(run.history if run else []),
         "training": (version.metrics or {}).get("training") or {},
         "gold": (version.metrics or {}).get("latest_gold_evaluation"),
@@ -484,6 +504,9 @@ def _comparison_rows(a: ModelVersion, b: ModelVersion) -> list[dict]:
         }
 
     fa, fb = figures(a), figures(b)
+    # Each version's stored figures come from the gold test images of the day it was trained,
+    # which grow with the library: no "better" mark between them (the gold comparison below
+    # the table, on the same images, says which does better).
     spec = [
         ("Top-1 accuracy", "top1", "percent", True),
         ("Top-3 accuracy", "top3", "percent", True),
@@ -497,12 +520,8 @@ def _comparison_rows(a: ModelVersion, b: ModelVersion) -> list[dict]:
         ("Training time", "seconds", "seconds", None),
     ]
     rows = []
-    for title, key, kind, higher_is_better in spec:
-        va, vb = fa.get(key), fb.get(key)
-        better = None
-        if higher_is_better is not None and va is not None and vb is not None and va != vb:
-            better = "a" if (va > vb) == higher_is_better else "b"
-        rows.append({"title": title, "kind": kind, "a": va, "b": vb, "better": better})
+    for title, key, kind, _higher_is_better in spec:
+        rows.append({"title": title, "kind": kind, "a": fa.get(key), "b": fb.get(key)})
     return rows
 
 
@@ -539,6 +558,11 @@ def compare(request: HttpRequest, client_slug: str) -> HttpResponse:
         "b": b,
         "active": active,
         "rows": _comparison_rows(a, b),
+        "warnings": [
+            f"v{v.number}: {w}"
+            for v in (a, b)
+            if (w := presentation.precision_warning(v.policy or {}))
+        ],
         "gold": gold,
         "versions": versions,
     }

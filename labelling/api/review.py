@@ -38,7 +38,7 @@ from labelling.selectors.labels import label_names, labels_waiting
 from labelling.selectors.queue import QueueFilters
 from labelling.services import review as review_service
 from labelling.services.review_stats import review_stats
-from labelling.tenancy import CAN_REVIEW
+from labelling.tenancy import CAN_CORRECT, CAN_REVIEW
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,6 @@ CLIENT_SLUG = OpenApiParameter(
 CONFLICT = OpenApiResponse(
     s.ConflictSerializer, description="Stale or repeated: nothing was stored; see why per image."
 )
-CAN_CORRECT = (Role.ADMIN, Role.LIBRARIAN, Role.REVIEWER)
 
 
 def top_n() -> int:

@@ -23,6 +23,8 @@ class AuditAction(models.TextChoices):
     RETRAINING_POLICY_CHANGED = "retraining_policy_changed", "Retraining policy changed"
     TRAINING_CONSENT_CHANGED = "training_consent_changed", "Training consent changed"
     TAGS_IMPORTED = "tags_imported", "Tags imported"
+    LABEL_AUDIT_REQUESTED = "label_audit_requested", "Label audit requested"
+    SUSPECT_LABEL_DECIDED = "suspect_label_decided", "Suspect label decided"
 
 
 class AuditEventQuerySet(models.QuerySet):

@@ -117,6 +117,8 @@ class Image(models.Model):
     thumbnail = models.FileField(upload_to=image_upload_to, max_length=255, blank=True)
     original_name = models.CharField(max_length=255, blank=True)
     sha256 = models.CharField(max_length=64, db_index=True)
+    # Perceptual hash of the thumbnail (labelling.perceptual_hash), for near-duplicates.
+    dhash = models.CharField(max_length=16, blank=True, db_index=True)
     format = models.CharField(max_length=10, blank=True)
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)

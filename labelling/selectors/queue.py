@@ -68,7 +68,12 @@ def waiting_per_label(
 def latest_predictions(image_ids: Iterable[int]) -> dict[int, Prediction]:
     """image id → its latest prediction, for the images that have one."""
     latest: dict[int, Prediction] = {}
-    rows = Prediction.objects.filter(image_id__in=list(image_ids)).order_by("image_id", *LATEST)
+    # The top label comes along: a retired one is no suggestion (suggested_labels).
+    rows = (
+        Prediction.objects.filter(image_id__in=list(image_ids))
+        .select_related("top_label")
+        .order_by("image_id", *LATEST)
+    )
     for prediction in rows:
         latest.setdefault(prediction.image_id, prediction)
     return latest

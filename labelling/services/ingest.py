@@ -26,6 +26,7 @@ from django.utils import timezone
 from labelling import image_validation, storage_names
 from labelling.image_validation import Derivatives, ImageRejected
 from labelling.models import Image, ImageStatus
+from labelling.perceptual_hash import dhash
 from labelling.services import uploads
 from training.models import ActiveModel
 
@@ -102,7 +103,8 @@ def image_derivatives_make(*, image: Image) -> None:
     _replace(storage_names.model_input_name(image.file.name), derivatives.model_input)
     image.thumbnail.name = thumbnail
     image.width, image.height = derivatives.width, derivatives.height
-    image.save(update_fields=["thumbnail", "width", "height"])
+    image.dhash = dhash(derivatives.thumbnail)
+    image.save(update_fields=["thumbnail", "width", "height", "dhash"])
 
 
 def model_input_name(image: Image) -> str:

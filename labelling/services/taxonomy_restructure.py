@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from labelling.models import AuditAction, Image, ImageLabel, ImageStatus, Label
+from labelling.models import AuditAction, Image, ImageLabel, ImageStatus, Label, Prediction
 from labelling.services.taxonomy import (
     _check_key_is_free,
     _lock_taxonomy,
@@ -72,6 +72,7 @@ def label_merge(*, label: Label, into: Label, user=None) -> dict:
         ImageLabel.objects.filter(label=label, image_id__in=both).delete()
         moved = ImageLabel.objects.filter(label=label).update(label=into)
         children = Label.objects.filter(parent=label).update(parent=into)
+        predictions = _merge_predictions(taxonomy, label=label, into=into)
         label.is_active = False
         label.save(update_fields=["is_active"])
         taxonomy_changed(
@@ -85,9 +86,41 @@ def label_merge(*, label: Label, into: Label, user=None) -> dict:
                 "images_moved": moved,
                 "images_had_both": len(both),
                 "children_moved": children,
+                "predictions_moved": predictions,
             },
         )
     return {"images": moved + len(both), "children": children}
+
+
+def _merge_predictions(taxonomy, *, label: Label, into: Label) -> int:
+    """What the model said of ``label`` it now says of ``into``, so that a waiting image's
+    suggestion is a label people can accept. A multi-class model's probabilities of the two
+    add up (they were one softmax's shares); a multi-label model's take the larger."""
+    combine = max if taxonomy.is_multi_label else (lambda a, b: a + b)
+    changed = []
+    rows = Prediction.objects.filter(image__client__sector_id=taxonomy.sector_id).only(
+        "id", "ranked", "top_label_id", "top_probability"
+    )
+    for prediction in rows.iterator(chunk_size=2000):
+        if not any(isinstance(e, dict) and e.get("label") == label.pk for e in prediction.ranked):
+            continue
+        merged: dict[int, float] = {}
+        for entry in prediction.ranked:
+            if not isinstance(entry, dict) or "label" not in entry:
+                continue
+            key = into.pk if int(entry["label"]) == label.pk else int(entry["label"])
+            p = float(entry.get("probability", 0.0))
+            merged[key] = combine(merged[key], p) if key in merged else p
+        if not merged:
+            continue
+        ranked = sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))
+        prediction.ranked = [{"label": k, "probability": v} for k, v in ranked]
+        prediction.top_label_id, prediction.top_probability = ranked[0]
+        changed.append(prediction)
+    Prediction.objects.bulk_update(
+        changed, ["ranked", "top_label", "top_probability"], batch_size=1000
+    )
+    return len(changed)
 
 
 def label_split(*, label: Label, into: list[NewLabel], user=None) -> dict:

@@ -4,7 +4,8 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from labelling.models import Image, ImageStatus, Role
+from labelling.models import Role
+from labelling.selectors.summaries import batch_summaries, image_counts
 from labelling.tenancy import SESSION_KEY
 
 
@@ -14,14 +15,8 @@ def home(request: HttpRequest) -> HttpResponse:
     client, membership = request.client, request.membership
     context: dict = {}
     if client is not None:
-        images = Image.objects.for_client(client)
-        context["counts"] = {
-            "total": images.count(),
-            "needs_review": images.needing_review().count(),
-            "verified": images.verified().count(),
-            "failed": images.filter(status=ImageStatus.FAILED).count(),
-        }
-        context["recent_batches"] = client.batches.order_by("-created_at")[:5]
+        context["counts"] = image_counts(client)
+        context["recent_batches"] = batch_summaries(client, limit=5)
     template = {
         Role.ADMIN: "labelling/home_admin.html",
         Role.LIBRARIAN: "labelling/home_librarian.html",

@@ -21,7 +21,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from labelling.models import Client, Image, ImageLabel, ImageStatus, Label, Review
+from labelling.selectors.duplicates import near_duplicates
 from labelling.tenancy import CAN_UPLOAD, client_for_user
+from labelling.views.correction import CorrectionForm, can_correct
 
 PAGE_SIZE = 48
 MAX_PAGE = 200  # OFFSET never passes 9,552 rows; beyond that, narrow the filters
@@ -40,8 +42,18 @@ class LibraryFilters(forms.Form):
     batch = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *ImageStatus.choices])
     label = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    # In percent, as every other page shows probabilities; cleaned to a fraction.
     min_probability = forms.FloatField(
-        required=False, min_value=0, max_value=1, label="Minimum probability"
+        required=False,
+        min_value=0,
+        max_value=100,
+        label="Minimum probability (%)",
+        widget=forms.NumberInput(attrs={"min": "0", "max": "100", "step": "1"}),
+        error_messages={
+            "min_value": "The minimum probability is a percentage from 0 to 100.",
+            "max_value": "The minimum probability is a percentage from 0 to 100.",
+            "invalid": "Enter the minimum probability as a percentage from 0 to 100, e.g. 80.",
+        },
     )
     uploader = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     uploaded_from = forms.DateField(
@@ -67,6 +79,10 @@ class LibraryFilters(forms.Form):
         self.fields["uploader"].choices = [("", "Anyone")] + [
             (user.pk, user.get_username()) for user in people
         ]
+
+    def clean_min_probability(self):
+        percent = self.cleaned_data.get("min_probability")
+        return None if percent is None else percent / 100
 
     def clean_page(self):
         page = self.cleaned_data.get("page")
@@ -189,7 +205,7 @@ def library(request: HttpRequest, client_slug: str) -> HttpResponse:
 @login_required
 @require_safe
 def image_detail(request: HttpRequest, client_slug: str, image_id: int) -> HttpResponse:
-    client, _membership = client_for_user(request.user, client_slug)
+    client, membership = client_for_user(request.user, client_slug)
     image = get_object_or_404(
         Image.objects.for_client(client).select_related("batch", "uploaded_by"), pk=image_id
     )
@@ -247,6 +263,16 @@ def image_detail(request: HttpRequest, client_slug: str, image_id: int) -> HttpR
         if image.thumbnail
         else "",
         "library_url": reverse("library", args=[client.slug]),
+        "correction_form": CorrectionForm(
+            client=client,
+            initial={"labels": [il.label_id for il in image.image_labels.all()]},
+        )
+        if can_correct(membership.role, image)
+        else None,
+        "looks_like": [
+            {"id": pk, "bits": bits, "url": reverse("image-detail", args=[client.slug, pk])}
+            for pk, bits in near_duplicates(image)
+        ],
     }
     return render(request, "labelling/image_detail.html", context)
 

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from labelling.image_validation import ALLOWED_FORMATS, FORMAT_NAMES
+from labelling.selectors.summaries import batch_summaries
 from labelling.tenancy import CAN_UPLOAD, client_for_user
 
 # Parallel requests from one browser: enough to hide latency, few enough that one librarian's
@@ -46,6 +47,6 @@ def upload(request: HttpRequest, client_slug: str) -> HttpResponse:
         "allowed_formats": ALLOWED_FORMATS,
         "max_megabytes": settings.MAX_UPLOAD_BYTES // (1024 * 1024),
         "max_megapixels": settings.MAX_IMAGE_PIXELS / 1e6,
-        "recent_batches": client.batches.select_related("created_by").order_by("-created_at")[:10],
+        "recent_batches": batch_summaries(client, limit=10),
     }
     return render(request, "labelling/upload.html", context)

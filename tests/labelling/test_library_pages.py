@@ -120,7 +120,7 @@ def test_library_shortcut_goes_to_the_current_client(client, world):
         ({"uploaded_to": "OLD_DAY"}, ["old"]),
         ({"uploaded_from": "TODAY"}, ["verified", "unsure", "sure"]),
         ({"label": "BUILDING"}, ["unsure"]),
-        ({"min_probability": "0.5"}, ["unsure", "sure"]),
+        ({"min_probability": "50"}, ["unsure", "sure"]),  # percent, as on every page
     ],
 )
 def test_filters(client, world, images, query, expected):
@@ -147,7 +147,7 @@ def test_a_label_search_ranks_by_the_stored_probability(client, world, images):
 
     confident = ids_on(client.get(library_url(label=smiling, sort="confident")))
     unsure = ids_on(client.get(library_url(label=smiling, sort="unsure")))
-    at_least = ids_on(client.get(library_url(label=smiling, min_probability="0.9")))
+    at_least = ids_on(client.get(library_url(label=smiling, min_probability="90")))
 
     # A person's label has no probability: it counts as certain.
     assert confident == [images["verified"].pk, images["sure"].pk, images["unsure"].pk]
@@ -171,6 +171,21 @@ def test_bad_filter_values_show_the_error_and_every_image(client, world, images)
 
     assert response.status_code == 200
     assert response.context["form"].errors
+    assert len(ids_on(response)) == 4
+
+
+@pytest.mark.parametrize("value", ["-5", "150", "lots"])
+def test_a_minimum_probability_outside_0_to_100_is_refused_with_a_clear_error(
+    client, world, images, value
+):
+    client.force_login(world.librarian)
+
+    response = client.get(library_url(min_probability=value))
+
+    assert response.status_code == 200
+    errors = response.context["form"].errors["min_probability"]
+    assert any("percentage from 0 to 100" in e for e in errors)
+    assert "percentage from 0 to 100" in response.content.decode()
     assert len(ids_on(response)) == 4
 
 
@@ -222,7 +237,7 @@ def test_the_image_page_shows_metadata_predictions_and_reviews(client, world, im
         image.sha256,
         "Open day",
         "Smiling",
-        "0.410",
+        "41.0%",  # probabilities in percent, as on every page
         "Campus buildings",
         "rita",
         "Chose other labels",

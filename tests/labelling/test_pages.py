@@ -1,5 +1,6 @@
 """The server-rendered pages, through Django's test client: home, client switcher, health."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -61,6 +62,32 @@ class TestHome:
 
         assert response.context["counts"]["total"] == 1
         assert response.context["counts"]["needs_review"] == 1
+
+    def test_the_counts_show_what_the_model_did_and_what_was_rejected(self, client, world):
+        for status, n in (("auto_tagged", 3), ("needs_review", 2), ("rejected", 1)):
+            for _ in range(n):
+                factories.ImageFactory(client=world.client_a, status=status)
+
+        response = logged_in(client, world.owner).get("/")
+
+        html = response.content.decode()
+        assert 'data-count="auto_tagged">3<' in html and "Tagged by the model" in html
+        assert 'data-count="rejected">1<' in html and 'data-count="needs_review">2<' in html
+        assert response.context["counts"]["total"] == 6
+
+    def test_recent_batches_say_what_happened_and_link_to_the_batch(self, client, world):
+        batch = factories.UploadBatchFactory(client=world.client_a, created_by=world.librarian)
+        for status, n in (("auto_tagged", 4), ("verified", 1), ("needs_review", 3)):
+            for _ in range(n):
+                factories.ImageFactory(client=world.client_a, batch=batch, status=status)
+        empty = factories.UploadBatchFactory(client=world.client_a)
+
+        html = logged_in(client, world.librarian).get("/").content.decode()
+
+        item = re.search(rf'<li><a href="/clients/alpha/library/\?batch={batch.pk}">.*?</li>', html)
+        assert item, html
+        assert "5 tagged (4 by the model), 3 to review" in item.group(0)
+        assert f"?batch={empty.pk}" in html and "no images" in html
 
     def test_a_user_without_a_client_is_welcomed_not_refused(self, client, db):
         response = logged_in(client, factories.UserFactory()).get("/")

@@ -269,3 +269,38 @@ def test_a_malformed_import_changes_nothing(world, format, text, message):
     assert any(message in problem for problem in refused.value.problems), refused.value.problems
     assert Label.objects.count() == 3 and version(world) == before and events() == []
     assert Label.objects.get(key="smiling").name == "Smiling"
+
+
+def test_a_merge_moves_what_the_model_said_so_waiting_images_can_be_accepted(world):
+    from labelling.services.review import Decision, image_correct
+
+    smiling, not_smiling = world.labels.smiling, world.labels.not_smiling
+    model = factories.ModelVersionFactory(taxonomy=world.taxonomy, labels=[smiling, not_smiling])
+    image = factories.ImageFactory(client=world.client_a, status=ImageStatus.NEEDS_REVIEW)
+    prediction = factories.PredictionFactory(
+        image=image, model_version=model, scores=[(not_smiling, 0.6), (smiling, 0.4)]
+    )
+
+    label_merge(label=not_smiling, into=smiling, user=world.owner)
+
+    prediction.refresh_from_db()
+    assert prediction.top_label_id == smiling.pk
+    assert prediction.top_probability == pytest.approx(1.0)  # one softmax's two shares
+    assert prediction.ranked == [{"label": smiling.pk, "probability": pytest.approx(1.0)}]
+    image_correct(client=world.client_a, user=world.owner, decision=Decision(image.pk, "accept"))
+    assert labels_of(image) == {"smiling"}
+
+
+def test_a_retired_top_label_is_no_suggestion(world):
+    from labelling.services.review.suggestions import suggested_labels
+
+    smiling, not_smiling = world.labels.smiling, world.labels.not_smiling
+    model = factories.ModelVersionFactory(taxonomy=world.taxonomy, labels=[smiling, not_smiling])
+    image = factories.ImageFactory(client=world.client_a, status=ImageStatus.NEEDS_REVIEW)
+    prediction = factories.PredictionFactory(
+        image=image, model_version=model, scores=[(not_smiling, 0.7), (smiling, 0.3)]
+    )
+    assert suggested_labels(prediction, [], multi_label=False) == [not_smiling.pk]
+    label_retire(label=not_smiling, user=world.owner)
+    prediction.refresh_from_db()
+    assert suggested_labels(prediction, [], multi_label=False) == []

@@ -26,6 +26,9 @@ ENTRY_POINTS = [
     "training.services.retraining",
     "training.services.training",
     "training.services.versions",
+    "training.services.label_audit",
+    "training.services.suspects",
+    "labelling.views.suspects",
 ]
 HEAVY = ["tensorflow", "keras", "scipy", "sklearn"]
 

@@ -102,3 +102,36 @@ def test_an_excluded_image_leaves_the_training_dataset(world):
     TrainingExclusion.objects.create(image=images[3], excluded_by=world.reviewer)
     kept = verified_dataset(world.taxonomy).images
     assert len(kept) == 9 and images[3] not in kept
+
+
+@pytest.mark.django_db
+def test_a_new_audit_drops_older_undecided_scores_and_keeps_decisions(world):
+    from training.models import SuspectDecision
+    from training.services.label_audit import label_audit_prune
+
+    images, _ = noisy_library(world, n=3)
+    old, new = (
+        LabelAudit.objects.create(taxonomy=world.taxonomy, status=RunStatus.SUCCEEDED)
+        for _ in range(2)
+    )
+    label = world.labels.smiling
+
+    def score(audit, image, decision=""):
+        return LabelNoiseScore.objects.create(
+            audit=audit,
+            image=image,
+            label=label,
+            suggested=label,
+            rank=1,
+            score=0.5,
+            self_confidence=0.5,
+            suggested_probability=0.5,
+            neighbour_disagreement=0.5,
+            decision=decision,
+        )
+
+    kept = score(old, images[0], SuspectDecision.KEEP)
+    score(old, images[1])
+    fresh = score(new, images[1])
+    assert label_audit_prune(audit=new) == 1
+    assert set(LabelNoiseScore.objects.values_list("pk", flat=True)) == {kept.pk, fresh.pk}

@@ -170,3 +170,13 @@ def test_a_librarian_cannot_change_consent(world):
     response = as_user(world.librarian).post(reverse("models-consent", args=["alpha"]), {})
     assert response.status_code == 403
     assert not ClientModelSettings.objects.exists()
+
+
+def test_a_target_change_is_in_the_audit_log_of_that_client(world):
+    from labelling.models import AuditEvent
+
+    make_version(world.taxonomy, labels=[world.labels.smiling, world.labels.building], active=True)
+    as_user(world.owner).post(reverse("models-target", args=["alpha"]), {"target": "80"})
+    event = AuditEvent.objects.get(action="auto_accept_target_changed")
+    assert event.client == world.client_a and event.actor == world.owner
+    assert "80%" in event.summary

@@ -35,6 +35,20 @@ def is_gold_test(sha256: str) -> bool:
     return bucket < TEST_PERCENT
 
 
+def gold_flags(images: list[Image]) -> np.ndarray:
+    """Which of ``images`` are gold test images. Near-duplicates (labelling.perceptual_hash)
+    go together, on the side of the earliest uploaded among them, so the same photo
+    re-encoded or resized never sits in both the training and the gold test images."""
+    from labelling.perceptual_hash import near_duplicate_groups
+
+    order = sorted(range(len(images)), key=lambda i: images[i].pk)
+    groups = near_duplicate_groups([images[i].dhash or None for i in order])
+    flags = np.zeros(len(images), dtype=bool)
+    for position, group in enumerate(groups):
+        flags[order[position]] = is_gold_test(images[order[group]].sha256)
+    return flags
+
+
 def verified_dataset(taxonomy: Taxonomy) -> Dataset:
     """Images verified by people (or imported from a hand-tagged library) in every client
     of the taxonomy's sector whose client consents to train it (its model settings).

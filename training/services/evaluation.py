@@ -16,7 +16,7 @@ import numpy as np
 from training.models import ModelVersion
 from training.selectors import active_version
 from training.services import prediction
-from training.services.dataset import is_gold_test, verified_dataset
+from training.services.dataset import gold_flags, verified_dataset
 
 
 @dataclass
@@ -33,7 +33,7 @@ class Comparison:
 def gold_test_set(model_version: ModelVersion):
     """(images, targets as label ids or label-id sets) of the taxonomy's gold test images."""
     dataset = verified_dataset(model_version.taxonomy)
-    rows = [i for i, image in enumerate(dataset.images) if is_gold_test(image.sha256)]
+    rows = [int(i) for i in np.flatnonzero(gold_flags(dataset.images))]
     images = [dataset.images[i] for i in rows]
     if dataset.multi_label:
         truth = [
@@ -89,6 +89,39 @@ def head_to_head(a: ModelVersion, b: ModelVersion) -> tuple[int, float, float] |
         _hits(answers_a, images, truth, multi_label) / n,
         _hits(answers_b, images, truth, multi_label) / n,
     )
+
+
+def against_reference(
+    reference: ModelVersion, versions: list[ModelVersion]
+) -> dict[int, tuple[int, float, float]]:
+    """For each of ``versions`` (the reference left out): (n, its top-1, the reference's
+    top-1) on the gold test images both have answered, from stored answers; the gold set is
+    read once. Empty when there are no gold test images yet; n is 0 with nothing in common."""
+    images, truth, multi_label = gold_test_set(reference)
+    if not images:
+        return {}
+    ref = reference.gold_answers or {}
+    result = {}
+    for version in versions:
+        if version.pk == reference.pk:
+            continue
+        own = version.gold_answers or {}
+        shared = [
+            (image, expected)
+            for image, expected in zip(images, truth, strict=True)
+            if str(image.pk) in own and str(image.pk) in ref
+        ]
+        if not shared:
+            result[version.pk] = (0, 0.0, 0.0)
+            continue
+        picked, expected = [x[0] for x in shared], [x[1] for x in shared]
+        n = len(picked)
+        result[version.pk] = (
+            n,
+            _hits(own, picked, expected, multi_label) / n,
+            _hits(ref, picked, expected, multi_label) / n,
+        )
+    return result
 
 
 def compare_on_gold(*, candidate: ModelVersion) -> Comparison | None:

@@ -75,7 +75,20 @@ def label_audit_execute(*, audit_id: int) -> LabelAudit | None:
     audit.n_images, audit.n_suspects = n_images, n_suspects
     audit.finished_at = timezone.now()
     audit.save(update_fields=["status", "n_images", "n_suspects", "finished_at", "model_version"])
+    label_audit_prune(audit=audit)
     return audit
+
+
+def label_audit_prune(*, audit: LabelAudit) -> int:
+    """Drop the undecided scores of the taxonomy's older audits: the new one supersedes
+    them (a library's every verified image, after every run, would otherwise pile up).
+    Decided ones stay: they are what reviewers did, and a kept label is not asked again."""
+    deleted, _ = (
+        LabelNoiseScore.objects.filter(audit__taxonomy=audit.taxonomy_id, decision="")
+        .exclude(audit=audit)
+        .delete()
+    )
+    return deleted
 
 
 def _audit(audit: LabelAudit) -> tuple[int, int]:

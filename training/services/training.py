@@ -33,7 +33,7 @@ from training.models import (
 )
 from training.runtime import input_size_for
 from training.selectors import active_version
-from training.services.dataset import Dataset, NotEnoughData, is_gold_test, verified_dataset
+from training.services.dataset import Dataset, NotEnoughData, gold_flags, verified_dataset
 from training.services.evaluation import gold_answers_record, gold_test_set
 from training.services.label_audit import label_audit_request
 from training.services.policy import policy_compute
@@ -107,7 +107,7 @@ def _report_epoch(run: TrainingRun, epoch: int, logs: dict) -> None:
 def gold_split(dataset: Dataset, *, seed: int = 0):
     """Train / validation / gold-test indices: the test images are fixed by content hash;
     the rest is split 7:1, stratified by label, as the method's 70/10/20."""
-    gold = np.array([is_gold_test(image.sha256) for image in dataset.images], dtype=bool)
+    gold = gold_flags(dataset.images)
     return pipeline.split_with_gold(
         dataset.targets, gold, multi_label=dataset.multi_label, seed=seed
     )

@@ -23,6 +23,10 @@ def suggested_labels(
         return machine
     if prediction is None or prediction.top_label_id is None:
         return []
+    if not prediction.top_label.is_active:
+        # Retired (or split) since the model said it: people choose, nothing to accept.
+        # A merged label's predictions were moved to the label kept (label_merge).
+        return []
     if not multi_label:
         return [prediction.top_label_id]
     likely = [
