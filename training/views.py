@@ -2,7 +2,9 @@
 version in detail, two side by side; train, activate, roll back, move the auto-accept target.
 
 Pages live under /clients/<slug>/models/ and resolve the client through
-``client_for_user``: not a member is a 404, another role than admin a 403. Its admins manage
+``client_for_admin_or_maintainer``: the sector's maintainers (site staff, or its listed
+maintainers) need not be members; anyone else who is not a member gets a 404, a member of
+another role than admin a 403. Its admins manage
 the sector's models (every client of a sector shares them); a version or run of another
 taxonomy is a 404 whoever asks. The old /models/... addresses redirect to the current
 client's (``legacy_redirect``).
@@ -27,9 +29,8 @@ from django.views.decorators.http import require_POST, require_safe
 
 from labelling.models import Client, Label, Taxonomy
 from labelling.tenancy import (
-    CAN_MANAGE_CLIENT,
     SESSION_KEY,
-    client_for_user,
+    client_for_admin_or_maintainer,
     is_sector_maintainer,
     memberships_of,
     person_shown,
@@ -73,10 +74,9 @@ from training.tasks import evaluate as evaluate_task
 
 
 def _scope(request: HttpRequest, client_slug: str) -> tuple[Client, Taxonomy]:
-    client, _membership = client_for_user(
+    client = client_for_admin_or_maintainer(
         request.user,
         client_slug,
-        roles=CAN_MANAGE_CLIENT,
         refusal="does not manage this sector's models (admins do)",
     )
     taxonomy = client.taxonomy
