@@ -109,8 +109,23 @@ def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
+# What the live curves draw of each finished epoch (the run stores the whole Keras log).
+CURVE_KEYS = ("loss", "val_loss", "accuracy", "val_accuracy")
+
+
+def curve_points(history: list) -> list[dict]:
+    """The run's per-epoch history, cut to what the live loss and accuracy curves draw."""
+    return [
+        {"epoch": entry.get("epoch", i + 1)}
+        | {k: round(entry[k], 4) for k in CURVE_KEYS if isinstance(entry.get(k), (int, float))}
+        for i, entry in enumerate(history or [])
+        if isinstance(entry, dict)
+    ]
+
+
 def run_state(run: TrainingRun, client_slug: str) -> dict:
-    """What the progress bar shows (the page renders it, and the poll answers it)."""
+    """What the progress bar and the live curves show (the page renders it, and the poll
+    answers it)."""
     finished = run.status not in ACTIVE_RUN_STATUSES
     phase = presentation.run_phase(run)
     version = run.model_version
@@ -128,6 +143,7 @@ def run_state(run: TrainingRun, client_slug: str) -> dict:
         "phase_text": phase["text"],
         "percent": phase["percent"],
         "message": run.message,
+        "history": curve_points(run.history),
         "finished": finished,
         "progress_url": reverse("models-run-progress", args=[client_slug, run.pk]),
         "version": (
