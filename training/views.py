@@ -27,8 +27,9 @@ from django.urls import reverse
 from django.utils.encoding import escape_uri_path
 from django.views.decorators.http import require_POST, require_safe
 
-from labelling.models import Client, Label, Taxonomy
+from labelling.models import Client, Label, Membership, Taxonomy
 from labelling.tenancy import (
+    CAN_MANAGE_CLIENT,
     SESSION_KEY,
     client_for_admin_or_maintainer,
     is_sector_maintainer,
@@ -98,6 +99,22 @@ def _require_maintainer(request: HttpRequest, client: Client) -> None:
 def _maintainer_scope(request: HttpRequest, client_slug: str) -> tuple[Client, Taxonomy]:
     client, taxonomy = _scope(request, client_slug)
     _require_maintainer(request, client)
+    return client, taxonomy
+
+
+def _is_client_admin(user, client: Client) -> bool:
+    return Membership.objects.filter(user=user, client=client, role__in=CAN_MANAGE_CLIENT).exists()
+
+
+def _client_admin_scope(request: HttpRequest, client_slug: str) -> tuple[Client, Taxonomy]:
+    """What is the client's own choice (its auto-accept target, its consent) is for its
+    admins: a maintainer who is not one of them sees it but does not change it (403)."""
+    client, taxonomy = _scope(request, client_slug)
+    if not _is_client_admin(request.user, client):
+        raise PermissionDenied(
+            f"{client.name}'s own target and consent are its admins' choice; "
+            "a sector maintainer who is not one of them cannot change them."
+        )
     return client, taxonomy
 
 
@@ -204,6 +221,7 @@ def models_list(request: HttpRequest, client_slug: str) -> HttpResponse:
         "rollback_to": rollback_target(taxonomy, active),
         "affected": affected_clients(client),
         "own_settings": own,
+        "client_admin": _is_client_admin(request.user, client),
         "consent_form": ConsentForm(initial={"trains_sector_model": own.trains_sector_model}),
         "consenting": consenting_clients(client),
         "precision_warning": presentation.precision_warning(_client_policy(active, own))
@@ -307,6 +325,7 @@ def _detail_context(request, client: Client, taxonomy: Taxonomy, version: ModelV
             initial={"target": round((own.auto_accept_target or taxonomy.auto_accept_target) * 100)}
         ),
         "maintainer": is_sector_maintainer(request.user, client.sector),
+        "client_admin": _is_client_admin(request.user, client),
         "created_by": person_shown(version.created_by, client=client, viewer=request.user)
         if version.created_by
         else None,
@@ -433,7 +452,7 @@ def rollback(request: HttpRequest, client_slug: str) -> HttpResponse:
 @require_POST
 def set_target(request: HttpRequest, client_slug: str) -> HttpResponse:
     """The client's own auto-accept target (in percent): only this client's decisions move."""
-    client, taxonomy = _scope(request, client_slug)
+    client, taxonomy = _client_admin_scope(request, client_slug)
     form = TargetForm(request.POST)
     back = request.POST.get("version")
     target_page = (
@@ -467,7 +486,7 @@ def set_target(request: HttpRequest, client_slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def set_consent(request: HttpRequest, client_slug: str) -> HttpResponse:
-    client, _taxonomy = _scope(request, client_slug)
+    client, _taxonomy = _client_admin_scope(request, client_slug)
     form = ConsentForm(request.POST)
     form.is_valid()  # one checkbox: absent means no
     consents = bool(form.cleaned_data.get("trains_sector_model"))

@@ -209,6 +209,25 @@ def test_site_staff_without_a_membership_open_the_models_pages_and_roll_back(wor
     assert browser.get(reverse("models", args=["nowhere"])).status_code == 404
 
 
+def test_a_maintainer_who_is_not_its_admin_leaves_a_clients_own_choices_alone(world):
+    version = make_version(world.taxonomy, labels=two_labels(world), active=True, stored=True)
+    own = ClientModelSettings.objects.create(client=world.client_a, trains_sector_model=True)
+    browser = as_user(factories.UserFactory(username="sam", is_staff=True))
+    page = browser.get(reverse("models", args=["alpha"])).content.decode()
+    assert 'id="consent-button"' not in page and "Alpha University's admins choose this" in page
+    detail = browser.get(reverse("model-version", args=["alpha", version.pk])).content.decode()
+    assert 'id="target-form"' not in detail and 'id="target-note"' in detail
+    refused = browser.post(reverse("models-consent", args=["alpha"]), {})
+    assert refused.status_code == 403
+    assert (
+        browser.post(reverse("models-target", args=["alpha"]), {"target": "60"}).status_code == 403
+    )
+    own.refresh_from_db()
+    assert own.trains_sector_model is True and own.auto_accept_target is None
+    owner_page = as_user(world.owner).get(reverse("models", args=["alpha"])).content.decode()
+    assert 'id="consent-button"' in owner_page
+
+
 def test_a_listed_maintainer_without_a_membership_opens_only_their_sectors_models(world, other):
     keeper = factories.UserFactory(username="kim")
     world.client_a.sector.maintainers.add(keeper)
