@@ -69,6 +69,19 @@ def client_for_admin_or_staff(user, slug: str, *, refusal: str) -> Client:
     return client
 
 
+def client_for_admin_or_maintainer(user, slug: str, *, refusal: str) -> Client:
+    """The client named by the URL for its admins, or for a maintainer of its sector (site
+    staff, or one of the sector's listed maintainers; they need not be members): the pages
+    about the sector's shared model. Anyone else: as ``client_for_user`` (404 for a stranger,
+    403 for a member whose role is not admin)."""
+    if user.is_authenticated:
+        client = Client.objects.select_related("sector").filter(slug=slug).first()
+        if client is not None and client.sector.is_maintained_by(user):
+            return client
+    client, _membership = client_for_user(user, slug, roles=CAN_MANAGE_CLIENT, refusal=refusal)
+    return client
+
+
 @dataclass(frozen=True)
 class TaxonomyAccess:
     """Who may do what on a sector's taxonomy editor: its maintainers (site staff, or the

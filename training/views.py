@@ -2,7 +2,9 @@
 version in detail, two side by side; train, activate, roll back, move the auto-accept target.
 
 Pages live under /clients/<slug>/models/ and resolve the client through
-``client_for_user``: not a member is a 404, another role than admin a 403. Its admins manage
+``client_for_admin_or_maintainer``: the sector's maintainers (site staff, or its listed
+maintainers) need not be members; anyone else who is not a member gets a 404, a member of
+another role than admin a 403. Its admins manage
 the sector's models (every client of a sector shares them); a version or run of another
 taxonomy is a 404 whoever asks. The old /models/... addresses redirect to the current
 client's (``legacy_redirect``).
@@ -25,11 +27,11 @@ from django.urls import reverse
 from django.utils.encoding import escape_uri_path
 from django.views.decorators.http import require_POST, require_safe
 
-from labelling.models import Client, Label, Taxonomy
+from labelling.models import Client, Label, Membership, Taxonomy
 from labelling.tenancy import (
     CAN_MANAGE_CLIENT,
     SESSION_KEY,
-    client_for_user,
+    client_for_admin_or_maintainer,
     is_sector_maintainer,
     memberships_of,
     person_shown,
@@ -73,10 +75,9 @@ from training.tasks import evaluate as evaluate_task
 
 
 def _scope(request: HttpRequest, client_slug: str) -> tuple[Client, Taxonomy]:
-    client, _membership = client_for_user(
+    client = client_for_admin_or_maintainer(
         request.user,
         client_slug,
-        roles=CAN_MANAGE_CLIENT,
         refusal="does not manage this sector's models (admins do)",
     )
     taxonomy = client.taxonomy
@@ -101,6 +102,22 @@ def _maintainer_scope(request: HttpRequest, client_slug: str) -> tuple[Client, T
     return client, taxonomy
 
 
+def _is_client_admin(user, client: Client) -> bool:
+    return Membership.objects.filter(user=user, client=client, role__in=CAN_MANAGE_CLIENT).exists()
+
+
+def _client_admin_scope(request: HttpRequest, client_slug: str) -> tuple[Client, Taxonomy]:
+    """What is the client's own choice (its auto-accept target, its consent) is for its
+    admins: a maintainer who is not one of them sees it but does not change it (403)."""
+    client, taxonomy = _scope(request, client_slug)
+    if not _is_client_admin(request.user, client):
+        raise PermissionDenied(
+            f"{client.name}'s own target and consent are its admins' choice; "
+            "a sector maintainer who is not one of them cannot change them."
+        )
+    return client, taxonomy
+
+
 def _version_or_404(taxonomy: Taxonomy, version_id) -> ModelVersion:
     return get_object_or_404(ModelVersion.objects.filter(taxonomy=taxonomy), pk=version_id)
 
@@ -109,8 +126,23 @@ def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
+# What the live curves draw of each finished epoch (the run stores the whole Keras log).
+CURVE_KEYS = ("loss", "val_loss", "accuracy", "val_accuracy")
+
+
+def curve_points(history: list) -> list[dict]:
+    """The run's per-epoch history, cut to what the live loss and accuracy curves draw."""
+    return [
+        {"epoch": entry.get("epoch", i + 1)}
+        | {k: round(entry[k], 4) for k in CURVE_KEYS if isinstance(entry.get(k), (int, float))}
+        for i, entry in enumerate(history or [])
+        if isinstance(entry, dict)
+    ]
+
+
 def run_state(run: TrainingRun, client_slug: str) -> dict:
-    """What the progress bar shows (the page renders it, and the poll answers it)."""
+    """What the progress bar and the live curves show (the page renders it, and the poll
+    answers it)."""
     finished = run.status not in ACTIVE_RUN_STATUSES
     phase = presentation.run_phase(run)
     version = run.model_version
@@ -128,6 +160,7 @@ def run_state(run: TrainingRun, client_slug: str) -> dict:
         "phase_text": phase["text"],
         "percent": phase["percent"],
         "message": run.message,
+        "history": curve_points(run.history),
         "finished": finished,
         "progress_url": reverse("models-run-progress", args=[client_slug, run.pk]),
         "version": (
@@ -188,6 +221,7 @@ def models_list(request: HttpRequest, client_slug: str) -> HttpResponse:
         "rollback_to": rollback_target(taxonomy, active),
         "affected": affected_clients(client),
         "own_settings": own,
+        "client_admin": _is_client_admin(request.user, client),
         "consent_form": ConsentForm(initial={"trains_sector_model": own.trains_sector_model}),
         "consenting": consenting_clients(client),
         "precision_warning": presentation.precision_warning(_client_policy(active, own))
@@ -291,6 +325,7 @@ def _detail_context(request, client: Client, taxonomy: Taxonomy, version: ModelV
             initial={"target": round((own.auto_accept_target or taxonomy.auto_accept_target) * 100)}
         ),
         "maintainer": is_sector_maintainer(request.user, client.sector),
+        "client_admin": _is_client_admin(request.user, client),
         "created_by": person_shown(version.created_by, client=client, viewer=request.user)
         if version.created_by
         else None,
@@ -417,7 +452,7 @@ def rollback(request: HttpRequest, client_slug: str) -> HttpResponse:
 @require_POST
 def set_target(request: HttpRequest, client_slug: str) -> HttpResponse:
     """The client's own auto-accept target (in percent): only this client's decisions move."""
-    client, taxonomy = _scope(request, client_slug)
+    client, taxonomy = _client_admin_scope(request, client_slug)
     form = TargetForm(request.POST)
     back = request.POST.get("version")
     target_page = (
@@ -451,7 +486,7 @@ def set_target(request: HttpRequest, client_slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def set_consent(request: HttpRequest, client_slug: str) -> HttpResponse:
-    client, _taxonomy = _scope(request, client_slug)
+    client, _taxonomy = _client_admin_scope(request, client_slug)
     form = ConsentForm(request.POST)
     form.is_valid()  # one checkbox: absent means no
     consents = bool(form.cleaned_data.get("trains_sector_model"))

@@ -2,8 +2,11 @@
  * The models page: the Train form is sent in the background and the latest run's progress
  * bar is polled from its JSON endpoint (phase and how far into it, status, message) until the run
  * ends; then the page reloads once, so the table shows the new version. Without JavaScript
- * the form posts normally and the page shows the run as it was when loaded.
+ * the form posts normally and the page shows the run as it was when loaded. While the run
+ * trains, its loss and accuracy per finished epoch are drawn as two small line charts, redrawn
+ * at every poll.
  */
+import { lineChart, seriesOf } from "./lib/line-chart.js";
 import { errorMessage, getJSON, request } from "./lib/request.js";
 
 {
@@ -19,7 +22,27 @@ import { errorMessage, getJSON, request } from "./lib/request.js";
   var versionEl = document.getElementById("run-version");
   var trainMessage = document.getElementById("train-message");
   var button = document.getElementById("train-button");
+  var curves = document.getElementById("run-curves");
+  var lossChart = document.getElementById("run-loss-chart");
+  var accuracyChart = document.getElementById("run-accuracy-chart");
   var timer = null;
+
+  function percent(v) { return Math.round(v * 100) + "%"; }
+
+  function drawCurves(history) {
+    if (!curves) return;
+    curves.hidden = !history || !history.length;
+    if (curves.hidden) return;
+    curves.dataset.epochs = String(history.length);
+    lineChart(lossChart, [
+      { name: "training loss", css: "loss", points: seriesOf(history, "loss") },
+      { name: "validation loss", css: "val-loss", points: seriesOf(history, "val_loss") },
+    ], { title: "Loss", format: function (v) { return v.toFixed(2); } });
+    lineChart(accuracyChart, [
+      { name: "training accuracy", css: "loss", points: seriesOf(history, "accuracy") },
+      { name: "validation accuracy", css: "val-loss", points: seriesOf(history, "val_accuracy") },
+    ], { title: "Accuracy", format: percent });
+  }
 
   function isActive(status) {
     return status === "queued" || status === "running";
@@ -44,6 +67,7 @@ import { errorMessage, getJSON, request } from "./lib/request.js";
       versionEl.appendChild(link);
     }
     button.disabled = isActive(run.status);
+    drawCurves(run.history);
   }
 
   function poll() {
@@ -94,6 +118,9 @@ import { errorMessage, getJSON, request } from "./lib/request.js";
         });
     });
   }
+
+  var initial = document.getElementById("run-history");
+  if (initial) drawCurves(JSON.parse(initial.textContent));
 
   if (box && isActive(box.dataset.status)) {
     button.disabled = true;

@@ -193,6 +193,60 @@ def test_anonymous_is_sent_to_log_in_and_a_user_without_a_client_gets_404(world)
     )
 
 
+def test_site_staff_without_a_membership_open_the_models_pages_and_roll_back(world, other):
+    v1 = make_version(world.taxonomy, labels=two_labels(world), active=True, stored=True)
+    v2 = make_version(world.taxonomy, labels=two_labels(world), stored=True)
+    versions.model_activate(model_version=v2, force=True)
+    staff = factories.UserFactory(username="sam", is_staff=True)  # belongs to no client
+    browser = as_user(staff)
+    page = browser.get(reverse("models", args=["alpha"]))
+    assert page.status_code == 200 and 'id="rollback-button"' in page.content.decode()
+    assert browser.get(reverse("model-version", args=["alpha", v1.pk])).status_code == 200
+    assert browser.get(reverse("models", args=["gamma"])).status_code == 200  # any sector
+    back = browser.post(reverse("models-rollback", args=["alpha"]), {"confirm": "yes"})
+    assert back.status_code == 302
+    assert ActiveModel.objects.get(taxonomy=world.taxonomy).model_version == v1
+    assert browser.get(reverse("models", args=["nowhere"])).status_code == 404
+
+
+def test_a_maintainer_who_is_not_its_admin_leaves_a_clients_own_choices_alone(world):
+    version = make_version(world.taxonomy, labels=two_labels(world), active=True, stored=True)
+    own = ClientModelSettings.objects.create(client=world.client_a, trains_sector_model=True)
+    browser = as_user(factories.UserFactory(username="sam", is_staff=True))
+    page = browser.get(reverse("models", args=["alpha"])).content.decode()
+    assert 'id="consent-button"' not in page and "Alpha University's admins choose this" in page
+    detail = browser.get(reverse("model-version", args=["alpha", version.pk])).content.decode()
+    assert 'id="target-form"' not in detail and 'id="target-note"' in detail
+    refused = browser.post(reverse("models-consent", args=["alpha"]), {})
+    assert refused.status_code == 403
+    assert (
+        browser.post(reverse("models-target", args=["alpha"]), {"target": "60"}).status_code == 403
+    )
+    own.refresh_from_db()
+    assert own.trains_sector_model is True and own.auto_accept_target is None
+    owner_page = as_user(world.owner).get(reverse("models", args=["alpha"])).content.decode()
+    assert 'id="consent-button"' in owner_page
+
+
+def test_a_listed_maintainer_without_a_membership_opens_only_their_sectors_models(world, other):
+    keeper = factories.UserFactory(username="kim")
+    world.client_a.sector.maintainers.add(keeper)
+    browser = as_user(keeper)
+    assert browser.get(reverse("models", args=["alpha"])).status_code == 200
+    assert browser.get(reverse("models", args=["gamma"])).status_code == 404
+
+
+def test_a_stranger_still_gets_404_on_the_models_pages(world):
+    v1 = make_version(world.taxonomy, labels=two_labels(world), active=True, stored=True)
+    browser = as_user(factories.UserFactory(username="stranger"))
+    assert browser.get(reverse("models", args=["alpha"])).status_code == 404
+    assert browser.get(reverse("model-version", args=["alpha", v1.pk])).status_code == 404
+    assert (
+        browser.post(reverse("models-rollback", args=["alpha"]), {"confirm": "yes"}).status_code
+        == 404
+    )
+
+
 # --- One version ---------------------------------------------------------------------------------
 
 

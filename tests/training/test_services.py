@@ -70,6 +70,50 @@ def test_a_training_run_makes_an_active_version_with_metrics(library):
     assert "val_loss" in run.history[0]
 
 
+def test_the_loss_and_accuracy_of_each_epoch_are_stored_as_it_finishes(library, monkeypatch):
+    """What the live curves poll: after every epoch the stored run already holds that epoch's
+    loss and accuracy (training and validation), and the progress answer carries them."""
+    from training import views as model_views
+    from training.services import training as training_service
+
+    seen: list[tuple[int, list[dict]]] = []
+    report = training_service._report_epoch
+
+    def spying(run, epoch, logs):
+        report(run, epoch, logs)
+        stored = TrainingRun.objects.get(pk=run.pk)  # what another request would read now
+        seen.append((stored.epoch, model_views.run_state(stored, "alpha")["history"]))
+
+    monkeypatch.setattr(training_service, "_report_epoch", spying)
+    run = train_now(library)
+    assert run.status == RunStatus.SUCCEEDED, run.message
+    assert seen, "no epoch was reported"
+    for n, (epoch, history) in enumerate(seen, start=1):
+        assert epoch == n and [entry["epoch"] for entry in history] == list(range(1, n + 1))
+        last = history[-1]
+        assert set(last) == {"epoch", "loss", "val_loss", "accuracy", "val_accuracy"}
+        assert 0.0 <= last["accuracy"] <= 1.0 and 0.0 <= last["val_accuracy"] <= 1.0
+        assert last["loss"] >= 0.0
+    run.refresh_from_db()
+    stored = [round(e["loss"], 4) for e in run.history]
+    assert [e["loss"] for e in seen[-1][1]] == stored
+
+
+def test_the_progress_answer_keeps_only_the_curves_figures_of_a_history(world):
+    from training import views as model_views
+
+    history = [
+        {"epoch": 1, "loss": 0.912345, "accuracy": 0.5, "lr": 0.001, "val_loss": 1.0},
+        "not an entry",
+        {"loss": 0.7, "val_accuracy": 0.75, "note": "x"},
+    ]
+    assert model_views.curve_points(history) == [
+        {"epoch": 1, "loss": 0.9123, "accuracy": 0.5, "val_loss": 1.0},
+        {"epoch": 3, "loss": 0.7, "val_accuracy": 0.75},
+    ]
+    assert model_views.curve_points([]) == []
+
+
 def test_a_second_request_is_refused_while_one_runs(library):
     training_request(taxonomy=library.taxonomy)
     with pytest.raises(TrainingAlreadyRunning, match="already queued"):
