@@ -75,3 +75,12 @@ def test_the_warnings_retrain_button_queues_a_run(
     assert response.status_code == 302
     run = TrainingRun.objects.get()
     assert queued_runs == [run.pk] and run.requested_by == world.owner
+
+
+def test_a_label_left_out_for_want_of_images_is_said_so_not_called_new(world):
+    # Trained on this very taxonomy version, but without a label that had too few images.
+    labels = [label for label in all_labels(world) if label != world.labels.building]
+    make_version(world.taxonomy, labels=labels, active=True)
+    html = page(world)
+    assert "does not know every label" in html and "Not learned: Building" in html
+    assert "New since" not in html and "no longer matches" not in html
