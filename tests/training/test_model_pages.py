@@ -466,7 +466,7 @@ def test_two_versions_side_by_side_and_on_the_same_gold_images(world, monkeypatc
 
     asked = []
     monkeypatch.setattr(
-        model_views,
+        model_views.versions,
         "gold_head_to_head",
         lambda a, b: asked.append((a.pk, b.pk)) or {"n": 24, "a": 0.75, "b": 0.875},
     )
