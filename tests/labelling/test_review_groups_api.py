@@ -178,3 +178,30 @@ def test_the_group_endpoints_are_documented_with_their_refusals():
     assert {"201", "400", "403", "404", "409"} <= set(label["responses"])
     group = schema["paths"]["/clients/{client_slug}/review/group/"]["post"]
     assert {"200", "400", "403", "404"} <= set(group["responses"])
+
+
+def test_a_group_partly_held_already_is_served_whole(world, groups, api_client_for):
+    api = api_client_for(world.reviewer)
+    response = api.post(BASE + "next/", {"count": 2}, format="json")  # one by one, elsewhere
+    single = [item["id"] for item in response.json()["items"]]
+    assert len(single) == 2
+    ids = hold_group(api)
+    assert len(ids) == 4 and set(ids) & set(single)
+    assert sorted(ids) in (sorted(groups[0]), sorted(groups[1]))
+    assert ReviewLease.objects.filter(reviewer=world.reviewer, image_id__in=ids).count() == 4
+
+
+def test_the_review_page_offers_groups_only_at_cold_start(world, groups, client):
+    client.force_login(world.reviewer)
+    page = client.get("/clients/alpha/review/?mode=grid")
+    assert page.status_code == 200
+    assert page.context["config"]["groups"] is True
+    assert b"similar images: deselect any that differ" in page.content
+    assert page.context["config"]["urls"]["group-label"] == BASE + "group/label/"
+    single = client.get("/clients/alpha/review/?mode=single")
+    assert single.context["config"]["groups"] is False
+    labels = world.labels
+    make_version(world.taxonomy, labels=[labels.smiling, labels.building], active=True)
+    later = client.get("/clients/alpha/review/?mode=grid")
+    assert later.context["config"]["groups"] is False
+    assert b"similar images: deselect" not in later.content

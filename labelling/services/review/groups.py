@@ -2,9 +2,9 @@
 reviewer a group of similar waiting images (``training.services.cold_start``), held for
 them like any grid page, and one label for the ones they kept.
 
-A group is served from the reviewer's own holds when they already hold part of one (the
-page was reloaded), else from the first group with images nobody else holds; only those
-free images are claimed, so two reviewers never get the same image. Labelling a group
+A group the reviewer already holds part of (the page was reloaded) comes first, else the
+first group with images nobody else holds; only a group's free images are claimed, so two
+reviewers never get the same image. Labelling a group
 needs the reviewer's hold on each image sent; the deselected ones stay waiting and their
 holds end, so another group (or someone else) can take them.
 """
@@ -48,11 +48,10 @@ def review_group_next(
                 "image_id", flat=True
             )
         )
+        # A group the reviewer already holds part of comes first (a reload, a second tab).
+        groups.sort(key=lambda group: not any(pk in mine for pk in group))
         for group in groups:
             held = [pk for pk in group if pk in mine]
-            if held:
-                return queue_items(client, held, reviewer=reviewer)
-        for group in groups:
             taken = set(
                 ReviewLease.objects.filter(image_id__in=group, expires_at__gt=now).values_list(
                     "image_id", flat=True
@@ -66,13 +65,19 @@ def review_group_next(
                 ).values_list("pk", "status_changed_at")
             )
             candidates = [(pk, free[pk]) for pk in group if pk in free]
-            if not candidates:
-                continue
-            got = leases_claim(
-                client=client, reviewer=reviewer, candidates=candidates, now=now, expires=expires
-            )
+            got = set(held)
+            if candidates:
+                got.update(
+                    leases_claim(
+                        client=client,
+                        reviewer=reviewer,
+                        candidates=candidates,
+                        now=now,
+                        expires=expires,
+                    )
+                )
             if got:
-                return queue_items(client, got, reviewer=reviewer)
+                return queue_items(client, [pk for pk in group if pk in got], reviewer=reviewer)
     return []
 
 

@@ -54,6 +54,7 @@ function fetchGroup() {
 
 // The heartbeat: asking again renews the holds (and returns the same group).
 export function renewGroup() {
+  if (!state.page.length) return fetchGroup(); // nothing on screen: look again
   return inOrder(function () {
     var body = { size: config.gridPage, exclude: setAside.slice(-1000) };
     return post(config.urls.group, body).then(function (res) {
