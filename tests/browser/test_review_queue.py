@@ -288,3 +288,18 @@ def test_cluster_labelling_a_group_with_one_deselected(world, page_as, tmp_path)
     next_held = ReviewLease.objects.filter(reviewer=world.reviewer)
     assert sorted(next_held.values_list("image_id", flat=True)) == sorted(i.pk for i in other)
     assert page.locator("#review-waiting").inner_text() == "5"
+
+    # u takes the group back: its images are held again and shown to be labelled anew.
+    page.keyboard.press("u")
+    page.wait_for_function(
+        """ids => (document.getElementById("grid-tiles").dataset.page || "")
+            .split(",").map(Number).sort((a, b) => a - b).join(",") === ids""",
+        arg=",".join(str(pk) for pk in sorted(kept)),
+    )
+    settled(page)
+    assert set(Image.objects.filter(pk__in=kept).values_list("status", flat=True)) == {
+        ImageStatus.NEEDS_REVIEW
+    }
+    assert Review.objects.filter(undone_at__isnull=False).count() == 3
+    assert ReviewLease.objects.filter(reviewer=world.reviewer, image_id__in=kept).count() == 3
+    assert page.locator("#review-waiting").inner_text() == "8"

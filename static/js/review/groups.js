@@ -3,7 +3,7 @@
  * of similar waiting images at a time, held like a grid page. Arrows and Space (or a
  * click) deselect the odd ones, 1–9 (or the search, / ) choose the label, and Enter gives
  * it to the selected ones; the deselected ones stay waiting and are not offered again on
- * this page.
+ * this page. u takes the last submission back and shows its images again.
  */
 
 import { config, labels, labelById, root, setEmpty, state, tilesEl, toast, updateCounts } from "./context.js";
@@ -157,6 +157,25 @@ export function submitGroup() {
     });
   });
   fetchGroup();
+}
+
+// u: take the last submission back; its images (held again) are shown as the group.
+export function undoGroup() {
+  startKey();
+  inOrder(function () {
+    return post(config.urls.undo, {}).then(function (res) {
+      if (!res.ok) {
+        toast(message(res, "Nothing was undone."));
+        return;
+      }
+      var items = res.data.items || [];
+      updateCounts(-(res.data.undone || []).length);
+      toast("Undone: " + items.length + " back to label.");
+      if (items.length) showGroup(items);
+    }, function () {
+      toast("The server cannot be reached: nothing was undone.");
+    });
+  });
 }
 
 // --- Search ( / ) ----------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 
 import { root, search, state } from "./context.js";
 import { acceptPage, moveCursor, toggleTile } from "./grid.js";
-import { chooseLabelByKey, focusGroupSearch, submitGroup } from "./groups.js";
+import { chooseLabelByKey, focusGroupSearch, submitGroup, undoGroup } from "./groups.js";
 import { startKey } from "./marks.js";
 import { acceptCurrent, pick, reject, skip, undo } from "./single.js";
 
@@ -34,6 +34,9 @@ export function onKey(e) {
     } else if (key === "Enter") {
       e.preventDefault();
       submitGroup();
+    } else if (key === "u") {
+      e.preventDefault();
+      undoGroup();
     }
     return;
   }
