@@ -54,6 +54,11 @@ def test_the_cost_model_is_fixed():
     assert reviewer.grid_cost([3, 1, 2], 3) == 0.4
     assert reviewer.grid_cost([3, 1, 2], 2) == 0.4 + 2.5
     assert reviewer.grid_cost(list(range(20)), 12) == 0.4 + 6.0
+    # Nothing suggested: a small taxonomy's labels have keys on the page, a large one's not.
+    keyed = loop.Reviewer(keyed_taxonomy=True)
+    assert keyed.cost([], 1) == 2.5
+    assert keyed.cluster_cost([1, 1, 2], 1) == pytest.approx(2.5 + 3 * 0.4 + 2.5)
+    assert loop.Reviewer().cluster_cost([1, 1, 2], 1) == pytest.approx(6.0 + 3 * 0.4 + 6.0)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -303,3 +303,24 @@ def test_cluster_labelling_a_group_with_one_deselected(world, page_as, tmp_path)
     assert Review.objects.filter(undone_at__isnull=False).count() == 3
     assert ReviewLease.objects.filter(reviewer=world.reviewer, image_id__in=kept).count() == 3
     assert page.locator("#review-waiting").inner_text() == "8"
+
+
+def test_an_image_no_model_has_seen_is_labelled_by_key_from_a_small_taxonomy(world, page_as):
+    # Before any model there are no suggestions; with up to nine labels the page offers the
+    # whole taxonomy by key, as labelling by hand would, instead of only the search.
+    from tests import factories
+
+    image = factories.ImageFactory(client=world.client_a, status=ImageStatus.NEEDS_REVIEW)
+    page = page_as(world.reviewer)
+    page.goto(QUEUE)
+    showing(page, image)
+    page.wait_for_load_state("networkidle")
+    choices = page.locator("#review-suggestions li").all_inner_texts()
+    assert [c.split("\n")[-1].strip() for c in choices] == ["Building", "Not smiling", "Smiling"]
+    assert "press its label's key" in page.locator("#review-current").inner_text()
+    page.keyboard.press("3")
+    page.locator('#review[data-state="empty"]').wait_for()
+    settled(page)
+    image.refresh_from_db()
+    assert image.status == ImageStatus.VERIFIED
+    assert live_reviews(image) == [("correct", ["smiling"])]

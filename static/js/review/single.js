@@ -13,6 +13,7 @@ import {
   gridSection,
   hooks,
   labelById,
+  labels,
   nameEl,
   note,
   pct,
@@ -55,8 +56,22 @@ export function show(item) {
 }
 
 
+// An image no model has seen has no suggestions; a taxonomy of up to nine labels is then
+// offered whole, by key, as one would label it by hand (search stays for larger ones).
+const KEYED_TAXONOMY = 9;
+
+export function choicesOf(item) {
+  if (item.suggestions.length || labels.length > KEYED_TAXONOMY) return item.suggestions;
+  return labels.map(function (l) { return { label: l.id, name: l.name, probability: null }; });
+}
+
 export function describeCurrent(item) {
-  if (!item.labels || !item.labels.length) return item.suggestions.length ? "" : "The model has not seen this image: search for its label ( / ).";
+  if (!item.labels || !item.labels.length) {
+    if (item.suggestions.length) return "";
+    return labels.length > KEYED_TAXONOMY
+      ? "The model has not seen this image: search for its label ( / )."
+      : "The model has not seen this image: press its label's key, or search ( / ).";
+  }
   return "Tagged now: " + item.labels.map(function (l) {
     return l.name + (l.probability !== null ? " (" + pct(l.probability) + ")" : "");
   }).join(", ");
@@ -66,7 +81,7 @@ export function describeCurrent(item) {
 export function renderSuggestions() {
   var item = state.current;
   suggestionsList.replaceChildren();
-  item.suggestions.slice(0, 9).forEach(function (s, i) {
+  choicesOf(item).slice(0, 9).forEach(function (s, i) {
     var li = document.createElement("li");
     li.dataset.labelId = String(s.label);
     li.className = "suggestion";
@@ -79,13 +94,16 @@ export function renderSuggestions() {
     var name = document.createElement("span");
     name.className = "suggestion-name";
     name.textContent = s.name;
-    var bar = document.createElement("span");
-    bar.className = "suggestion-bar";
-    bar.style.setProperty("--p", String(s.probability));
-    var p = document.createElement("span");
-    p.className = "suggestion-p";
-    p.textContent = pct(s.probability);
-    button.append(key, name, bar, p);
+    button.append(key, name);
+    if (s.probability !== null) {
+      var bar = document.createElement("span");
+      bar.className = "suggestion-bar";
+      bar.style.setProperty("--p", String(s.probability));
+      var p = document.createElement("span");
+      p.className = "suggestion-p";
+      p.textContent = pct(s.probability);
+      button.append(bar, p);
+    }
     button.addEventListener("click", function () { pick(i); });
     li.append(button);
     suggestionsList.append(li);
@@ -172,7 +190,7 @@ export function submit(decisions) {
 export function pick(index) {
   var item = state.current;
   if (!item) return;
-  var s = item.suggestions[index];
+  var s = choicesOf(item)[index];
   if (!s) return;
   if (config.multiLabel) {
     toggleLabel(s.label);
