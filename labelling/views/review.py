@@ -20,7 +20,7 @@ from labelling.selectors.queue import LEAST_CERTAIN, ORDERS
 from labelling.services import review as review_service
 from labelling.services.review_stats import MAX_DAYS, review_stats
 from labelling.tenancy import CAN_REVIEW, client_for_user
-from training.services.cold_start import cold_start_groups
+from training.services.cold_start import cold_start_pending
 
 SINGLE, GRID = "single", "grid"
 BUFFER = 5  # images held and loaded ahead of the one on screen
@@ -95,7 +95,7 @@ def review_queue(request: HttpRequest, client_slug: str) -> HttpResponse:
         mode == GRID
         and label is None
         and status == ImageStatus.NEEDS_REVIEW
-        and bool(cold_start_groups(client=client, size=GRID_PAGE))
+        and cold_start_pending(client=client)
     )
     slug = client.slug
     config = {

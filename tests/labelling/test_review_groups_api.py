@@ -205,3 +205,10 @@ def test_the_review_page_offers_groups_only_at_cold_start(world, groups, client)
     later = client.get("/clients/alpha/review/?mode=grid")
     assert later.context["config"]["groups"] is False
     assert b"similar images: deselect" not in later.content
+
+
+def test_without_embeddings_the_grid_shows_no_groups(world, groups, client):
+    ImageEmbedding.objects.all().delete()  # embedding at ingestion turned off, say
+    client.force_login(world.reviewer)
+    page = client.get("/clients/alpha/review/?mode=grid")
+    assert page.context["config"]["groups"] is False
