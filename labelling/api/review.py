@@ -7,6 +7,8 @@
     GET  /api/v1/clients/<slug>/review/labels/       the taxonomy, with images waiting per label
     GET  /api/v1/clients/<slug>/review/stats/        decisions, pace and agreement per day
     POST /api/v1/clients/<slug>/review/corrections/  correct one image outside the queue
+    POST /api/v1/clients/<slug>/review/group/        hold a group of similar images (cold start)
+    POST /api/v1/clients/<slug>/review/group/label/  give the group's kept images one label
 
 Reviewers and admins use the queue; a librarian may correct an image (an auto-tag, say) but
 not work the queue. A decision that no longer matches the database (a hold that ended, an
@@ -185,6 +187,67 @@ class ReviewCorrections(ReviewView):
         return Response(_review_results([review])[0], status=status.HTTP_201_CREATED)
 
 
+class ReviewGroupNext(ReviewView):
+    @extend_schema(
+        parameters=[CLIENT_SLUG],
+        request=s.GroupNextSerializer,
+        responses={
+            200: s.NextResponseSerializer,
+            400: OpenApiResponse(description="A bad size or exclude."),
+            403: OpenApiResponse(description="You do not review images here."),
+            404: OpenApiResponse(description="No such client (or not yours)."),
+        },
+        summary="Hold a group of similar images (cold start)",
+        description="Before the taxonomy has a model: the next group of similar waiting "
+        "images, held for you like a grid page (the group you already hold, if any). "
+        "No items once a model is active or no group is free.",
+    )
+    def post(self, request, client_slug):
+        params = s.GroupNextSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        items = review_service.review_group_next(
+            client=request.client,
+            reviewer=request.user,
+            size=params.validated_data["size"],
+            exclude=params.validated_data.get("exclude") or (),
+        )
+        return Response(
+            {"items": self.items_data(items), "lease_seconds": review_service.lease_seconds()}
+        )
+
+
+class ReviewGroupLabel(ReviewView):
+    @extend_schema(
+        parameters=[CLIENT_SLUG],
+        request=s.GroupLabelSerializer,
+        responses={
+            201: s.GroupLabelResponseSerializer,
+            400: OpenApiResponse(
+                description="No image selected, an image not in this client or no longer "
+                "waiting, or a label that is not an active one of the taxonomy."
+            ),
+            403: OpenApiResponse(description="You do not review images here."),
+            404: OpenApiResponse(description="No such client (or not yours)."),
+            409: CONFLICT,
+        },
+        summary="Label a group of similar images",
+        description="One review per image sent, all with the label; all or none. The "
+        "deselected images (released) stay waiting and their holds end.",
+    )
+    def post(self, request, client_slug):
+        serializer = s.GroupLabelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        reviews = review_service.review_group_label(
+            client=request.client,
+            reviewer=request.user,
+            image_ids=data["images"],
+            label=data["label"],
+            released=data.get("released") or (),
+        )
+        return Response({"reviews": _review_results(reviews)}, status=status.HTTP_201_CREATED)
+
+
 def _review_results(reviews: list[Review]) -> list:
     return s.ReviewResultSerializer(reviews, many=True).data
 
@@ -290,5 +353,7 @@ urlpatterns = [
     path(f"{PREFIX}/release/", ReviewRelease.as_view(), name="api-review-release"),
     path(f"{PREFIX}/labels/", ReviewLabels.as_view(), name="api-review-labels"),
     path(f"{PREFIX}/stats/", ReviewStats.as_view(), name="api-review-stats"),
+    path(f"{PREFIX}/group/", ReviewGroupNext.as_view(), name="api-review-group"),
+    path(f"{PREFIX}/group/label/", ReviewGroupLabel.as_view(), name="api-review-group-label"),
     path(f"{PREFIX}/corrections/", ReviewCorrections.as_view(), name="api-review-corrections"),
 ]

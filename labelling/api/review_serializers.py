@@ -305,3 +305,42 @@ class StatsResponseSerializer(serializers.Serializer):
     days = ReviewerDaySerializer(many=True)
     reviewers = ReviewerTotalSerializer(many=True)
     total = TallySerializer()
+
+
+# --- Cluster labelling at cold start ---------------------------------------------------------
+
+
+class GroupNextSerializer(serializers.Serializer):
+    size = DbIntegerField(
+        min_value=1,
+        max_value=review_service.MAX_ITEMS,
+        default=24,
+        help_text="The most images in the group.",
+    )
+    exclude = serializers.ListField(
+        child=DbIntegerField(),
+        required=False,
+        max_length=2000,
+        help_text="Images not to offer again (those you deselected).",
+    )
+
+
+class GroupLabelSerializer(serializers.Serializer):
+    images = serializers.ListField(
+        child=DbIntegerField(),
+        max_length=review_service.MAX_DECISIONS,
+        allow_empty=False,
+        error_messages={"empty": "Select at least one image to label."},
+        help_text="The group's images you kept (each held for you).",
+    )
+    label = DbIntegerField(help_text="An active label of the client's taxonomy.")
+    released = serializers.ListField(
+        child=DbIntegerField(),
+        required=False,
+        max_length=review_service.MAX_DECISIONS,
+        help_text="The group's images you deselected: they stay waiting, their holds end.",
+    )
+
+
+class GroupLabelResponseSerializer(serializers.Serializer):
+    reviews = ReviewResultSerializer(many=True)

@@ -20,6 +20,7 @@ from labelling.selectors.queue import LEAST_CERTAIN, ORDERS
 from labelling.services import review as review_service
 from labelling.services.review_stats import MAX_DAYS, review_stats
 from labelling.tenancy import CAN_REVIEW, client_for_user
+from training.services.cold_start import cold_start_pending
 
 SINGLE, GRID = "single", "grid"
 BUFFER = 5  # images held and loaded ahead of the one on screen
@@ -88,6 +89,14 @@ def review_queue(request: HttpRequest, client_slug: str) -> HttpResponse:
         label = max(predicted, key=lambda pk: (predicted[pk], -pk)) if predicted else None
     named = {choice.id: choice for choice in labels}
     taxonomy = client.taxonomy
+    # Cold start (no model yet, so no class to show): grid mode offers groups of similar
+    # waiting images to label at once, when there are any.
+    groups = (
+        mode == GRID
+        and label is None
+        and status == ImageStatus.NEEDS_REVIEW
+        and cold_start_pending(client=client)
+    )
     slug = client.slug
     config = {
         "mode": mode,
@@ -105,12 +114,13 @@ def review_queue(request: HttpRequest, client_slug: str) -> HttpResponse:
         ],
         "buffer": BUFFER,
         "gridPage": GRID_PAGE,
+        "groups": groups,
         "topN": top_n(),
         "leaseSeconds": review_service.lease_seconds(),
         "csrfToken": get_token(request),
         "urls": {
             name: reverse(f"api-review-{name}", args=[slug])
-            for name in ("next", "decisions", "undo", "release")
+            for name in ("next", "decisions", "undo", "release", "group", "group-label")
         },
     }
     context = {
@@ -123,6 +133,7 @@ def review_queue(request: HttpRequest, client_slug: str) -> HttpResponse:
         "grid_choices": sorted(
             ((choice, n) for choice, n in queue_labels.shown() if n), key=lambda row: -row[1]
         ),
+        "groups": groups,
         "is_admin": membership.role == Role.ADMIN,
         # What still waits once this view is done: other classes, images the model has not
         # seen; the page says "well done" only when both are none.

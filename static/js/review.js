@@ -19,6 +19,7 @@
 
 import { config, gridMode, held, hooks, root, setEmpty, state } from "./review/context.js";
 import { leaveFix, showPage } from "./review/grid.js";
+import { enterGroups, renewGroup } from "./review/groups.js";
 import { initKeys } from "./review/keyboard.js";
 import { refill } from "./review/requests.js";
 import { initSearch } from "./review/search.js";
@@ -50,12 +51,18 @@ window.addEventListener("pagehide", function () {
 // Asking for more renews every hold; a reviewer who has stopped lets them expire.
 setInterval(function () {
   if (Date.now() - state.lastActivity < config.leaseSeconds * 1000) {
+    if (state.view === "group") {
+      renewGroup();
+      return;
+    }
     state.exhausted = false;
     refill();
   }
 }, Math.max(10, config.leaseSeconds / 2) * 1000);
 
-if (gridMode && config.filters.label === null) {
+if (config.groups) {
+  enterGroups();
+} else if (gridMode && config.filters.label === null) {
   setEmpty(true);
 } else {
   refill();

@@ -233,6 +233,78 @@ def test_the_page_is_refused_to_who_may_not_review(world, page_as, role_user):
     assert response.status == (403 if role_user == "librarian" else 404)
 
 
+def test_cluster_labelling_a_group_with_one_deselected(world, page_as, tmp_path):
+    import numpy as np
+
+    from tests.labelling.test_review_groups_api import waiting_images
+
+    rng = np.random.default_rng(5)
+    warm = waiting_images(world.client_a, rng, near=0, n=4)
+    cool = waiting_images(world.client_a, rng, near=1, n=4)
+    page = page_as(world.reviewer)
+    page.goto(QUEUE + "?mode=grid")
+    tiles = page.locator("#grid-tiles li")
+    page.locator("#grid-tiles[data-page]").wait_for()
+    settled(page)
+    shown = tiles.evaluate_all("els => els.map(e => Number(e.dataset.imageId))")
+    group = warm if shown[0] in {i.pk for i in warm} else cool
+    assert sorted(shown) == sorted(i.pk for i in group)  # one group, never the two mixed
+    assert page.locator("#group-count").inner_text() == "4"
+    held = ReviewLease.objects.filter(reviewer=world.reviewer)
+    assert sorted(held.values_list("image_id", flat=True)) == sorted(shown)
+
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press(" ")  # the second one differs
+    assert tiles.nth(1).get_attribute("aria-selected") == "false"
+    page.keyboard.press("3")  # a label by its key…
+    first = page.evaluate("JSON.parse(document.getElementById('review-config').textContent)")
+    assert page.locator("#group-chosen").inner_text() == first["labels"][2]["path"]
+    page.keyboard.press("/")  # … or by searching
+    page.keyboard.type("buil")
+    page.locator('#group-search-results li[aria-selected="true"]', has_text="Building").wait_for()
+    page.keyboard.press("Enter")
+    assert page.locator("#group-chosen").inner_text() == "Building"
+    page.screenshot(path=str(tmp_path / "group.png"), full_page=True)
+    page.keyboard.press("Enter")
+    other = cool if group is warm else warm
+    # The next group on screen is the other one (the odd one is set aside).
+    page.wait_for_function(
+        """ids => (document.getElementById("grid-tiles").dataset.page || "")
+            .split(",").map(Number).sort((a, b) => a - b).join(",") === ids""",
+        arg=",".join(str(pk) for pk in sorted(i.pk for i in other)),
+    )
+    settled(page)
+
+    odd = shown[1]
+    kept = [pk for pk in shown if pk != odd]
+    assert Review.objects.count() == 3
+    for image in Image.objects.filter(pk__in=kept):
+        assert image.status == ImageStatus.VERIFIED
+        assert live_reviews(image) == [("correct", ["building"])]
+        assert labels_of(image) == [("building", LabelSource.HUMAN)]
+    odd_image = Image.objects.get(pk=odd)
+    assert odd_image.status == ImageStatus.NEEDS_REVIEW and labels_of(odd_image) == []
+    assert not ReviewLease.objects.filter(image_id__in=shown).exists()
+    next_held = ReviewLease.objects.filter(reviewer=world.reviewer)
+    assert sorted(next_held.values_list("image_id", flat=True)) == sorted(i.pk for i in other)
+    assert page.locator("#review-waiting").inner_text() == "5"
+
+    # u takes the group back: its images are held again and shown to be labelled anew.
+    page.keyboard.press("u")
+    page.wait_for_function(
+        """ids => (document.getElementById("grid-tiles").dataset.page || "")
+            .split(",").map(Number).sort((a, b) => a - b).join(",") === ids""",
+        arg=",".join(str(pk) for pk in sorted(kept)),
+    )
+    settled(page)
+    assert set(Image.objects.filter(pk__in=kept).values_list("status", flat=True)) == {
+        ImageStatus.NEEDS_REVIEW
+    }
+    assert Review.objects.filter(undone_at__isnull=False).count() == 3
+    assert ReviewLease.objects.filter(reviewer=world.reviewer, image_id__in=kept).count() == 3
+    assert page.locator("#review-waiting").inner_text() == "8"
+
+
 def test_an_image_no_model_has_seen_is_labelled_by_key_from_a_small_taxonomy(world, page_as):
     # Before any model there are no suggestions; with up to nine labels the page offers the
     # whole taxonomy by key, as labelling by hand would, instead of only the search.

@@ -11,9 +11,10 @@ import numpy as np
 from django.conf import settings
 
 from labelling.models import Client, Image, ImageStatus
-from training.backbones import get_spec
+from training.backbones import embedding_key, get_spec
 from training.diversity import similar_groups
 from training.embedding_store import embeddings_ensure, stored_embeddings
+from training.models import ImageEmbedding
 from training.selectors import active_version
 
 
@@ -29,6 +30,24 @@ def cold_start_embed(*, image_ids: Sequence[int]) -> None:
     embeddings_ensure(list(Image.objects.filter(pk__in=list(image_ids))), backbone, embedding)
 
 
+def _waiting(client: Client):
+    return Image.objects.filter(
+        client=client, status=ImageStatus.NEEDS_REVIEW, predictions__isnull=True
+    )
+
+
+def cold_start_pending(*, client: Client) -> bool:
+    """Whether cold_start_groups would offer anything, without forming the groups (the
+    review page asks on every load)."""
+    taxonomy = client.taxonomy
+    if taxonomy is None or active_version(taxonomy) is not None:
+        return False
+    backbone, embedding = _kind()
+    return ImageEmbedding.objects.filter(
+        image__in=_waiting(client), key=embedding_key(backbone, embedding)
+    ).exists()
+
+
 def cold_start_groups(*, client: Client, size: int) -> list[list[int]]:
     """The client's images waiting for a person that no model has seen, with a stored
     embedding, as groups of at most ``size`` similar ones in the order to show them. Empty
@@ -36,13 +55,7 @@ def cold_start_groups(*, client: Client, size: int) -> list[list[int]]:
     taxonomy = client.taxonomy
     if taxonomy is None or active_version(taxonomy) is not None:
         return []
-    waiting = list(
-        Image.objects.filter(
-            client=client, status=ImageStatus.NEEDS_REVIEW, predictions__isnull=True
-        )
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    waiting = list(_waiting(client).order_by("pk").values_list("pk", flat=True))
     backbone, embedding = _kind()
     vectors = stored_embeddings(waiting, backbone, embedding)
     ids = [pk for pk in waiting if pk in vectors]

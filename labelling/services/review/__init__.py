@@ -15,6 +15,7 @@ from labelling.services.review.decisions import (
     images_label_group,
     review_submit,
 )
+from labelling.services.review.groups import review_group_label, review_group_next
 from labelling.services.review.leases import lease_seconds, review_leases_sweep, review_release
 from labelling.services.review.queue import MAX_ITEMS, QueueItem, review_next
 from labelling.services.review.undo import UndoOutcome, review_undo
@@ -30,6 +31,8 @@ __all__ = [
     "image_correct",
     "images_label_group",
     "lease_seconds",
+    "review_group_label",
+    "review_group_next",
     "review_leases_sweep",
     "review_next",
     "review_release",

@@ -4,6 +4,7 @@
 
 import { root, search, state } from "./context.js";
 import { acceptPage, moveCursor, toggleTile } from "./grid.js";
+import { chooseLabelByKey, focusGroupSearch, submitGroup, undoGroup } from "./groups.js";
 import { startKey } from "./marks.js";
 import { acceptCurrent, pick, reject, skip, undo } from "./single.js";
 
@@ -16,6 +17,29 @@ export function onKey(e) {
   if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement || e.target instanceof HTMLTextAreaElement) return;
   state.lastActivity = Date.now();
   var key = e.key;
+  if (state.view === "group") {
+    // Cluster labelling: the grid's keys to deselect, digits and / for the label.
+    if (key.startsWith("Arrow")) {
+      e.preventDefault();
+      moveCursor(key);
+    } else if (key === " " || key === "x") {
+      e.preventDefault();
+      toggleTile(state.cursor);
+    } else if (/^[1-9]$/.test(key)) {
+      e.preventDefault();
+      chooseLabelByKey(Number(key) - 1);
+    } else if (key === "/") {
+      e.preventDefault();
+      focusGroupSearch();
+    } else if (key === "Enter") {
+      e.preventDefault();
+      submitGroup();
+    } else if (key === "u") {
+      e.preventDefault();
+      undoGroup();
+    }
+    return;
+  }
   if (key === "u") {
     e.preventDefault();
     undo();
