@@ -384,6 +384,13 @@ BACKFILL_BATCH_SIZE = env_int("BACKFILL_BATCH_SIZE", 32)
 # taxonomy on the models page), and trains its first model once every label has this many.
 RETRAIN_AFTER_VERIFIED = env_int("RETRAIN_AFTER_VERIFIED", 50)
 FIRST_MODEL_MIN_PER_LABEL = env_int("FIRST_MODEL_MIN_PER_LABEL", 5)
+# A head run also trains this many heads, each on all but one fold of the verified images,
+# to choose the auto-accept thresholds on every image scored out of fold (0: the
+# validation split only, no extra heads).
+AUTO_ACCEPT_FOLDS = env_int("AUTO_ACCEPT_FOLDS", 5)
+# After each head run the training queue audits the verified labels with the new model
+# (training.services.label_audit); off, audits run only when an admin asks.
+LABEL_AUDIT_AFTER_TRAINING = env_bool("LABEL_AUDIT_AFTER_TRAINING", True)
 # Before a taxonomy has any model, ingestion still embeds each image (with the default
 # backbone), so that the review queue can offer diverse picks and groups of similar images.
 COLD_START_EMBED = env_bool("TAXONOMY_COLD_START_EMBED", True)

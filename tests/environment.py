@@ -37,3 +37,7 @@ os.environ.setdefault("DJANGO_HTTPS", "0")
 # Ingestion before any model embeds nothing in tests unless a test asks for it (with the tiny
 # backbone): most tests ingest without a model and need no network to be loaded.
 os.environ.setdefault("TAXONOMY_COLD_START_EMBED", "0")
+# Tiny configurations of what every head run also does: two folds, not five, for the
+# auto-accept thresholds, and no label audit after each run; the tests of each turn it on.
+os.environ.setdefault("AUTO_ACCEPT_FOLDS", "2")
+os.environ.setdefault("LABEL_AUDIT_AFTER_TRAINING", "0")

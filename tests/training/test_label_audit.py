@@ -51,8 +51,9 @@ def _wait_for(condition, seconds=300):
 
 
 def test_a_training_run_queues_an_audit_that_a_worker_runs_and_that_ranks_flipped_first(
-    world, training_worker
+    world, training_worker, settings
 ):
+    settings.LABEL_AUDIT_AFTER_TRAINING = True  # the product's default; tests turn it off
     _, wrong = noisy_library(world)
     training_request(taxonomy=world.taxonomy, user=world.owner)
     assert _wait_for(

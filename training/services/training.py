@@ -141,7 +141,11 @@ def training_execute(*, run_id: int) -> TrainingRun | None:
     run.model_version = version
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "model_version", "finished_at", "message"])
-    if version.mode == ModelMode.HEAD and not run.taxonomy.is_multi_label:
+    if (
+        settings.LABEL_AUDIT_AFTER_TRAINING
+        and version.mode == ModelMode.HEAD
+        and not run.taxonomy.is_multi_label
+    ):
         # A new model sees the labels afresh: audit them with it.
         label_audit_request(taxonomy=run.taxonomy, model_version=version, user=run.requested_by)
     return run
@@ -222,7 +226,8 @@ def _train(run: TrainingRun) -> ModelVersion:
         "val": {"proba": np.round(measured.val_proba, 5).tolist(), "y": y[val_idx].tolist()},
         "test": {"proba": np.round(measured.test_proba, 5).tolist(), "y": y[test_idx].tolist()},
     }
-    if run.mode == ModelMode.HEAD:
+    folds = settings.AUTO_ACCEPT_FOLDS
+    if run.mode == ModelMode.HEAD and folds >= 2:
         # Heads train in seconds, so the thresholds can be chosen on every non-gold image,
         # each scored out of fold, rather than on the validation split's few dozen.
         rest = np.concatenate([train_idx, val_idx])
@@ -231,6 +236,7 @@ def _train(run: TrainingRun) -> ModelVersion:
             y[rest],
             n_classes=len(dataset.class_labels),
             multi_label=dataset.multi_label,
+            folds=folds,
             max_epochs=run.max_epochs,
         )
         heldout["out_of_fold"] = {
