@@ -10,7 +10,7 @@ import { config, labels, labelById, root, setEmpty, state, tilesEl, toast, updat
 import { renderCursor, toggleTile } from "./grid.js";
 import { markRendered, startKey } from "./marks.js";
 import { inOrder, message, post, preload } from "./requests.js";
-import { fold } from "./search.js";
+import { matchingLabels } from "./search.js";
 
 const countEl = document.getElementById("group-count");
 const chosenEl = document.getElementById("group-chosen");
@@ -180,29 +180,13 @@ export function undoGroup() {
 
 // --- Search ( / ) ----------------------------------------------------------------------------
 
-var searchable = labels.map(function (l) {
-  return { label: l, name: fold(l.name), key: fold(l.key), path: fold(l.path) };
-});
 
 export function focusGroupSearch() {
   searchEl.focus();
 }
 
 function runSearch() {
-  var q = fold(searchEl.value.trim());
-  hits = [];
-  if (q) {
-    var scored = [];
-    searchable.forEach(function (s) {
-      var score = -1;
-      if (s.name.startsWith(q) || s.key.startsWith(q)) score = 0;
-      else if (s.name.split(/[\s\-_›]+/).some(function (w) { return w.startsWith(q); })) score = 1;
-      else if (s.path.indexOf(q) >= 0 || s.key.indexOf(q) >= 0) score = 2;
-      if (score >= 0) scored.push([score, s.label]);
-    });
-    scored.sort(function (a, b) { return a[0] - b[0] || a[1].path.localeCompare(b[1].path); });
-    hits = scored.slice(0, 8).map(function (row) { return row[1]; });
-  }
+  hits = matchingLabels(searchEl.value);
   hitIndex = 0;
   renderHits();
 }

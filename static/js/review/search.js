@@ -15,13 +15,11 @@ var searchable = labels.map(function (l) {
   return { label: l, name: fold(l.name), key: fold(l.key), path: fold(l.path) };
 });
 
-export function runSearch() {
-  var q = fold(search.value.trim());
-  if (!q) {
-    state.searchHits = [];
-    renderHits();
-    return;
-  }
+// The labels matching what was typed, best first, at most eight (every search box of the
+// review page ranks them so).
+export function matchingLabels(typed) {
+  var q = fold(typed.trim());
+  if (!q) return [];
   var scored = [];
   searchable.forEach(function (s) {
     var score = -1;
@@ -31,7 +29,11 @@ export function runSearch() {
     if (score >= 0) scored.push([score, s.label]);
   });
   scored.sort(function (a, b) { return a[0] - b[0] || a[1].path.localeCompare(b[1].path); });
-  state.searchHits = scored.slice(0, 8).map(function (row) { return row[1]; });
+  return scored.slice(0, 8).map(function (row) { return row[1]; });
+}
+
+export function runSearch() {
+  state.searchHits = matchingLabels(search.value);
   state.searchIndex = 0;
   renderHits();
 }
