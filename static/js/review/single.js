@@ -81,6 +81,7 @@ export function describeCurrent(item) {
 export function renderSuggestions() {
   var item = state.current;
   suggestionsList.replaceChildren();
+  suggestionsList.classList.toggle("by-key", !item.suggestions.length);
   choicesOf(item).slice(0, 9).forEach(function (s, i) {
     var li = document.createElement("li");
     li.dataset.labelId = String(s.label);
