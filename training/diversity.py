@@ -20,44 +20,66 @@ def _unit(X: np.ndarray) -> np.ndarray:
     return X / np.where(norms > 0, norms, 1.0)
 
 
-def k_center_order(X: np.ndarray) -> np.ndarray:
-    """Every row's index, in k-center greedy order: first the row nearest the mean, then
-    each time the row farthest from all rows already picked."""
+def k_center_order(X: np.ndarray, *, limit: int | None = None) -> np.ndarray:
+    """Row indices in k-center greedy order: first the row nearest the mean, then each time
+    the row farthest from all rows already picked. ``limit``: only that many first picks
+    (each pick costs a pass over every row)."""
     U = _unit(X)
     n = len(U)
-    if n == 0:
+    count = n if limit is None else max(0, min(int(limit), n))
+    if count == 0:
         return np.empty(0, dtype=np.int64)
     centre = U.mean(axis=0)
     first = int(np.argmax(U @ centre))
     order = [first]
     nearest = 1.0 - U @ U[first]  # each row's distance to its nearest picked row
     nearest[first] = -np.inf
-    for _ in range(n - 1):
+    for _ in range(count - 1):
         pick = int(np.argmax(nearest))
         order.append(pick)
-        nearest = np.minimum(nearest, 1.0 - U @ U[pick])
-        nearest[order] = -np.inf
+        # Picked rows stay at -inf: min() keeps them there, only the new pick is set.
+        np.minimum(nearest, 1.0 - U @ U[pick], out=nearest)
+        nearest[pick] = -np.inf
     return np.asarray(order, dtype=np.int64)
 
 
-def similar_groups(X: np.ndarray, *, size: int) -> list[np.ndarray]:
-    """The rows in groups of at most ``size`` similar ones. Centres are the first picks of
-    the k-center order, two for every ``size`` rows (so that two looks do not share one
-    group), each row joins its nearest centre, and a group larger than ``size`` is cut,
-    nearest the centre first. Groups come in their centres' order, so the first ones cover
-    the collection."""
+def similar_clusters(X: np.ndarray, *, size: int) -> list[np.ndarray]:
+    """The rows around the first picks of the k-center order, two centres for every
+    ``size`` rows (so that two looks do not share one group): each row joins its nearest
+    centre, nearest first, and clusters come in their centres' order."""
     if size < 1:
         raise ValueError("a group holds at least one image")
     U = _unit(X)
     n = len(U)
     if n == 0:
         return []
-    centres = k_center_order(U)[: min(n, 2 * -(-n // size))]
+    centres = k_center_order(U, limit=min(n, 2 * -(-n // size)))
     similarity = U @ U[centres].T
     nearest = similarity.argmax(axis=1)
-    groups = []
+    clusters = []
     for rank in range(len(centres)):
         members = np.flatnonzero(nearest == rank)
-        members = members[np.argsort(-similarity[members, rank], kind="stable")]
-        groups += [members[i : i + size] for i in range(0, len(members), size)]
-    return [g for g in groups if len(g)]
+        if len(members):
+            clusters.append(members[np.argsort(-similarity[members, rank], kind="stable")])
+    return clusters
+
+
+def cut_into_groups(clusters: list[np.ndarray], *, size: int) -> list[np.ndarray]:
+    """Each cluster in groups of at most ``size``, nearest its centre first."""
+    return [c[i : i + size] for c in clusters for i in range(0, len(c), size)]
+
+
+def similar_groups(X: np.ndarray, *, size: int) -> list[np.ndarray]:
+    """The rows in groups of at most ``size`` similar ones (``similar_clusters`` cut to
+    size). Groups come in their centres' order, so the first ones cover the collection."""
+    return cut_into_groups(similar_clusters(X, size=size), size=size)
+
+
+def round_robin(groups: list[np.ndarray]) -> np.ndarray:
+    """The rows one at a time across ``groups``: every group's first, then every group's
+    second, and so on. Over ``similar_clusters``, the first rows are the k-center picks in
+    their order, and single images in this order cover the collection before a look
+    repeats."""
+    longest = max((len(g) for g in groups), default=0)
+    rows = [g[r] for r in range(longest) for g in groups if r < len(g)]
+    return np.asarray(rows, dtype=np.int64)

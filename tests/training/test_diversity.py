@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from training.diversity import k_center_order, similar_groups
+from training.diversity import k_center_order, round_robin, similar_clusters, similar_groups
 
 pytestmark = pytest.mark.ml
 
@@ -43,3 +43,23 @@ def test_groups_are_at_most_a_page():
     assert sum(len(g) for g in groups) == 30 and max(len(g) for g in groups) <= 12
     with pytest.raises(ValueError, match="at least one"):
         similar_groups(X, size=0)
+
+
+def test_a_limited_order_is_the_first_picks_of_the_whole_one():
+    X, _ = _clusters([40, 12, 5, 2])
+    whole = k_center_order(X)
+    assert k_center_order(X, limit=7).tolist() == whole[:7].tolist()
+    assert k_center_order(X, limit=0).tolist() == []
+    assert k_center_order(X, limit=10_000).tolist() == whole.tolist()
+
+
+def test_round_robin_takes_every_clusters_centre_before_any_second_image():
+    X, cluster = _clusters([20, 9, 4])
+    clusters = similar_clusters(X, size=8)
+    rows = round_robin(clusters)
+    assert sorted(rows.tolist()) == list(range(len(X)))
+    # The first rows are the centres: the k-center order's first picks, which cover all three.
+    assert rows[: len(clusters)].tolist() == [c[0] for c in clusters]
+    assert rows[: len(clusters)].tolist() == k_center_order(X, limit=len(clusters)).tolist()
+    assert set(cluster[rows[:3]].tolist()) == {0, 1, 2}
+    assert round_robin([]).tolist() == []
