@@ -5,7 +5,7 @@ person's decisions, and trains the first model."""
 import numpy as np
 import pytest
 
-from labelling.models import Image, ImageLabel, ImageStatus, Review
+from labelling.models import Image, ImageLabel, ImageStatus, Review, ReviewLease
 from labelling.models.images import LabelSource
 from labelling.services import ingest
 from labelling.services import review as rs
@@ -72,3 +72,66 @@ def test_no_groups_once_a_model_is_active(world, waiting):
     labels = world.labels
     make_version(world.taxonomy, labels=[labels.smiling, labels.building], active=True)
     assert cold_start_groups(client=world.client_a, size=6) == []
+
+
+@pytest.mark.usefixtures("fresh_review_windows")
+def test_single_mode_shows_every_look_before_a_second_of_any_until_a_model_is_active(
+    world, waiting
+):
+    from labelling.selectors.queue import QueueFilters
+
+    warm = {i.pk for i in waiting[:6]}
+    # Oldest first, the queue would start with the six warm photos.
+    items = rs.review_next(
+        client=world.client_a, reviewer=world.reviewer, filters=QueueFilters(), count=2
+    )
+    first_two = {item.image.pk for item in items}
+    assert len(first_two) == 2 and len(first_two & warm) == 1
+    # The rest follow, each once.
+    rest = rs.review_next(
+        client=world.client_a, reviewer=world.reviewer, filters=QueueFilters(), count=20
+    )
+    shown = [item.image.pk for item in rest]
+    assert sorted(shown) == sorted(i.pk for i in waiting)  # the two held ones come back first
+    assert set(shown[:2]) == first_two
+
+    # Once a model serves, the queue's own order (least certain, then oldest) is back.
+    labels = world.labels
+    make_version(world.taxonomy, labels=[labels.smiling, labels.building], active=True)
+    ReviewLease.objects.filter(reviewer=world.reviewer).delete()
+    rs.review_windows_clear()
+    items = rs.review_next(
+        client=world.client_a, reviewer=world.reviewer, filters=QueueFilters(), count=2
+    )
+    assert [item.image.pk for item in items] == [i.pk for i in waiting[:2]]
+
+
+def test_the_groups_are_kept_while_images_leave_and_formed_again_when_one_arrives(
+    world, waiting, monkeypatch
+):
+    from training.services import cold_start
+
+    cold_start.cold_start_plans_clear()
+    formed = []
+    similar_clusters = cold_start.similar_clusters
+    monkeypatch.setattr(
+        cold_start,
+        "similar_clusters",
+        lambda X, **kw: formed.append(len(X)) or similar_clusters(X, **kw),
+    )
+    groups = cold_start_groups(client=world.client_a, size=6)
+    assert cold_start_groups(client=world.client_a, size=6) == groups  # the heartbeat
+    assert formed == [10]
+    first = groups[0]
+    rs.images_label_group(
+        client=world.client_a, user=world.reviewer, image_ids=first, label=world.labels.smiling.pk
+    )
+    assert cold_start_groups(client=world.client_a, size=6) == groups[1:]
+    assert formed == [10]
+    newcomer = add_photo(
+        world.client_a, np.random.default_rng(5), warm=True, status=ImageStatus.NEEDS_REVIEW
+    )
+    ingest.predict_hook(image_ids=[newcomer.pk])
+    regrouped = cold_start_groups(client=world.client_a, size=6)
+    assert formed == [10, 11 - len(first)]
+    assert newcomer.pk in {pk for g in regrouped for pk in g}

@@ -18,8 +18,13 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from labelling.models import Client, ReviewLease
-from labelling.selectors.queue import QueueFilters, review_queue
+from labelling.models import Client, ImageStatus, ReviewLease
+from labelling.selectors.queue import LEAST_CERTAIN, QueueFilters, review_queue
+from training.services.cold_start import (
+    cold_start_order,
+    cold_start_pending,
+    cold_start_plans_clear,
+)
 
 WINDOW_SIZE = 300
 
@@ -61,11 +66,17 @@ class QueueHeads:
             self.refresh(client, filters, now=timezone.now())
 
     def refresh(self, client: Client, filters: QueueFilters, *, now) -> list[int]:
-        head = list(
+        free = (
             review_queue(client, filters)
             .exclude(Exists(ReviewLease.objects.filter(image=OuterRef("pk"), expires_at__gt=now)))
-            .values_list("pk", flat=True)[:WINDOW_SIZE]
+            .values_list("pk", flat=True)
         )
+        if _cold_start_applies(client, filters):
+            # No model has seen these images, so "least certain" says nothing about them:
+            # the head is the cold-start order, which is over the whole queue.
+            head = cold_start_order(client=client, image_ids=list(free))[:WINDOW_SIZE]
+        else:
+            head = list(free[:WINDOW_SIZE])
         with self._lock:
             self._heads[(client.pk, filters)] = (self.clock(), head)
         return head
@@ -88,12 +99,24 @@ class QueueHeads:
             self._due.clear()
 
 
+def _cold_start_applies(client: Client, filters: QueueFilters) -> bool:
+    # The queue's own order where a reviewer chose one or asked for a model's label.
+    return (
+        filters.status == ImageStatus.NEEDS_REVIEW
+        and filters.order == LEAST_CERTAIN
+        and filters.label is None
+        and cold_start_pending(client=client)
+    )
+
+
 queue_heads = QueueHeads()
 
 
 def review_windows_clear() -> None:
-    """Forget every cached queue head in this process (tests start from a clean slate)."""
+    """Forget every cached queue head in this process, and the cold-start plans they may be
+    ordered by (tests start from a clean slate)."""
     queue_heads.clear()
+    cold_start_plans_clear()
 
 
 def review_windows_refresh_due() -> None:

@@ -85,7 +85,11 @@ def review_next(
             if connection.features.has_select_for_update_skip_locked:
                 # Rows another reviewer is claiming right now are skipped, not waited for.
                 free = free.select_for_update(skip_locked=True, of=("self",))
-            rows = list(free.values_list("pk", "status_changed_at", "expired"))
+            # In the window's order, which is the queue's, or cold start's where it applies.
+            place = {pk: n for n, pk in enumerate(ids)}
+            rows = sorted(
+                free.values_list("pk", "status_changed_at", "expired"), key=lambda r: place[r[0]]
+            )
             claimed += leases_claim(
                 client=client,
                 reviewer=reviewer,

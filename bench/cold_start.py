@@ -1,0 +1,160 @@
+"""Cold start at scale: what a reviewer's calls cost when thousands of images wait and no
+model exists yet.
+
+    python -m bench.cold_start [--images 5000] [--repeats 5] [--json OUT]
+
+A fresh site (SQLite, a throwaway data dir) gets the demo client and ``--images`` waiting
+images with stored embeddings of the default backbone's kind (random vectors around a few
+dozen centres, the length the real ones have; no pixels are needed for these calls). It
+times, through the product's own review services, medians of ``--repeats``:
+
+- ``groups``: forming the cold-start groups (``cold_start_groups``);
+- ``group first``: a reviewer's first ``review_group_next`` (forms the groups, holds one);
+- ``group heartbeat``: the same reviewer asking again, as the review page does every few
+  seconds to keep its holds;
+- ``group after label``: the next group once the held one is labelled;
+- ``single next``: single mode's ``review_next`` for one image, with the queue head read
+  afresh (the cold-start order).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench.cold_start", description=__doc__)
+    parser.add_argument("--images", type=int, default=5000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", default=None, metavar="OUT")
+    args = parser.parse_args(argv)
+    if args.images < 48 or args.repeats < 1:
+        parser.error("--images must be at least 48 and --repeats at least 1")
+    return args
+
+
+def _world(n: int):
+    import numpy as np
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    from labelling.models import Image, ImageStatus
+    from labelling.services.demo import demo_seed
+    from training.backbones import embedding_key, get_spec
+    from training.embedding_store import to_bytes
+    from training.models import ImageEmbedding
+
+    seed = demo_seed()
+    client = seed.client
+    reviewer = get_user_model().objects.get(username="reviewer")
+    backbone = settings.DEFAULT_BACKBONE
+    spec = get_spec(backbone)
+    kind = spec.default_embedding
+    dim = spec.embedding_dims[kind]
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(40, dim)).astype(np.float32) * 3
+    images = Image.objects.bulk_create(
+        [
+            Image(
+                client=client,
+                file=f"bench/{i}.jpg",
+                original_name=f"{i}.jpg",
+                sha256=f"{i:064x}",
+                status=ImageStatus.NEEDS_REVIEW,
+            )
+            for i in range(n)
+        ],
+        batch_size=500,
+    )
+    vectors = centres[rng.integers(0, len(centres), n)] + rng.normal(size=(n, dim))
+    ImageEmbedding.objects.bulk_create(
+        [
+            ImageEmbedding(
+                image=image, key=embedding_key(backbone, kind), dim=dim, vector=to_bytes(vector)
+            )
+            for image, vector in zip(images, vectors, strict=True)
+        ],
+        batch_size=500,
+    )
+    label = seed.taxonomy.labels.filter(is_active=True).first()
+    return client, reviewer, label
+
+
+def _median_ms(call, repeats: int, *, before=None) -> float:
+    times = []
+    for _ in range(repeats):
+        if before is not None:
+            before()
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    from bench.django_setup import setup_django
+
+    data_dir = tempfile.mkdtemp(prefix="bench-cold-start-")
+    setup_django(data_dir, embedded=True)
+
+    from labelling.models import ReviewLease
+    from labelling.selectors.queue import QueueFilters
+    from labelling.services import review as rs
+    from labelling.services.review.cache import review_windows_clear
+    from training.services.cold_start import cold_start_groups
+
+    client, reviewer, label = _world(args.images)
+    size = 24
+    figures = {"images": args.images, "repeats": args.repeats}
+
+    def release():
+        ReviewLease.objects.filter(reviewer=reviewer).delete()
+
+    figures["groups_ms"] = _median_ms(
+        lambda: cold_start_groups(client=client, size=size), args.repeats
+    )
+    figures["group_first_ms"] = _median_ms(
+        lambda: rs.review_group_next(client=client, reviewer=reviewer, size=size),
+        args.repeats,
+        before=release,
+    )
+    held = rs.review_group_next(client=client, reviewer=reviewer, size=size)
+    figures["group_heartbeat_ms"] = _median_ms(
+        lambda: rs.review_group_next(client=client, reviewer=reviewer, size=size), args.repeats
+    )
+    labelled = []
+
+    def label_held():
+        items = rs.review_group_next(client=client, reviewer=reviewer, size=size)
+        ids = [item.image.pk for item in items]
+        rs.review_group_label(client=client, reviewer=reviewer, image_ids=ids, label=label.pk)
+        labelled.extend(ids)
+
+    figures["group_after_label_ms"] = _median_ms(
+        lambda: rs.review_group_next(client=client, reviewer=reviewer, size=size),
+        args.repeats,
+        before=label_held,
+    )
+    release()
+    figures["single_next_ms"] = _median_ms(
+        lambda: rs.review_next(client=client, reviewer=reviewer, filters=QueueFilters(), count=1),
+        args.repeats,
+        before=lambda: (release(), review_windows_clear()),
+    )
+    figures["held_group"] = len(held)
+    print(f"cold start with {args.images} waiting images, medians of {args.repeats}:")
+    for name in ("groups", "group_first", "group_heartbeat", "group_after_label", "single_next"):
+        print(f"  {name.replace('_', ' '):<18} {figures[name + '_ms']:9.1f} ms")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(figures, out, indent=2)
+    return figures
+
+
+if __name__ == "__main__":
+    main()
