@@ -13,8 +13,9 @@ times, through the product's own review services, medians of ``--repeats``:
 - ``group heartbeat``: the same reviewer asking again, as the review page does every few
   seconds to keep its holds;
 - ``group after label``: the next group once the held one is labelled;
-- ``single next``: single mode's ``review_next`` for one image, with the queue head read
-  afresh (the cold-start order).
+- ``single next``: single mode's ``review_next`` for one image with nothing cached in the
+  process (the queue head read afresh, in the cold-start order formed anew): the worst case,
+  paid once per process and whenever new images have come to wait.
 """
 
 from __future__ import annotations

@@ -24,7 +24,9 @@ def k_center_order(X: np.ndarray, *, limit: int | None = None) -> np.ndarray:
     """Row indices in k-center greedy order: first the row nearest the mean, then each time
     the row farthest from all rows already picked. ``limit``: only that many first picks
     (each pick costs a pass over every row)."""
-    U = _unit(X)
+    # float32: each pick is a pass over every row, and a pass over thousands of
+    # 3,008-value rows is bound by memory; cosine distances need no more precision.
+    U = _unit(X).astype(np.float32)
     n = len(U)
     count = n if limit is None else max(0, min(int(limit), n))
     if count == 0:
