@@ -3,7 +3,8 @@
  * progress, per-file errors, retry) sending one file per request to the batch files API.
  *
  * The batch is created on the first upload. The server's answer for each file (stored,
- * already in the library, refused with a reason) is shown in the outcome table; rows are
+ * already in the library, refused with a reason; a stored one that looks like images already
+ * in the library names them: "looks like image 503") is shown in the outcome table; rows are
  * added once per animation frame, so thousands of answers do not stall the page.
  */
 import { errorMessage, postJSON } from "./lib/request.js";
@@ -209,6 +210,22 @@ import { errorMessage, postJSON } from "./lib/request.js";
     } else {
       details.textContent = outcome.message || "";
     }
+    if (outcome.looksLike && outcome.looksLike.length) {
+      row.classList.add("looks-like");
+      var note = document.createElement("span");
+      note.className = "outcome-looks-like";
+      note.append(document.createTextNode(" · looks like "));
+      outcome.looksLike.forEach(function (other, i) {
+        if (i) note.append(document.createTextNode(", "));
+        var link = document.createElement("a");
+        link.href = other.page;
+        link.textContent = "image " + other.id;
+        link.title = (other.name ? other.name + ": " : "") + other.bits + " of 64 hash bits differ";
+        link.dataset.imageId = other.id;
+        note.append(link);
+      });
+      details.append(note);
+    }
     row.append(name, kind, details);
   }
 
@@ -230,6 +247,7 @@ import { errorMessage, postJSON } from "./lib/request.js";
       code: result.code,
       message: result.message,
       image: result.image,
+      looksLike: result.looks_like || [],
     });
   });
 
