@@ -27,20 +27,32 @@ def dhash(data: bytes | PILImage.Image) -> str:
 
 
 # The index that finds near-duplicates without reading every hash (multi-index hashing): the
-# 64 bits cut into 7 bands (one of 10 bits, six of 9). Two hashes within 6 bits of each other
-# differ in at most 6 bands, so at least one of the 7 is the same in both: looking up an
-# image's 7 band values finds every near-duplicate, and on random hashes only about 1 in 73
-# of the stored ones besides (each band matches 1 in 512 by chance).
-BAND_WIDTHS = (10, 9, 9, 9, 9, 9, 9)
-assert sum(BAND_WIDTHS) == 64 and len(BAND_WIDTHS) > NEAR_DUPLICATE_BITS
+# 64 bits cut into 4 bands of 16, each stored as one key. Two hashes within 6 bits of each
+# other cannot differ in 2 or more bits of every band (that would be 8), so in one band at
+# least they differ by at most one bit: looking up each band's value and its 16 one-bit
+# neighbours (68 keys) finds every near-duplicate, and on random hashes only about 4 × 17
+# in 65,536 of the stored ones besides (13 of 50,000).
+BANDS, BAND_BITS = 4, 16
+assert BANDS * BAND_BITS == 64 and BANDS * 2 > NEAR_DUPLICATE_BITS
+
+
+def _bands(value: str) -> list[int]:
+    bits = int(value, 16)
+    return [(bits >> (band * BAND_BITS)) & 0xFFFF for band in range(BANDS)]
 
 
 def band_keys(value: str) -> list[int]:
-    """The hash's 7 index keys: band number × 2^16 + the band's bits."""
-    bits, keys, shift = int(value, 16), [], 0
-    for band, width in enumerate(BAND_WIDTHS):
-        keys.append((band << 16) | ((bits >> shift) & ((1 << width) - 1)))
-        shift += width
+    """The keys a hash is stored under in the index: band number × 2^16 + the band's bits."""
+    return [(band << BAND_BITS) | part for band, part in enumerate(_bands(value))]
+
+
+def probe_keys(value: str) -> list[int]:
+    """The keys to look up for a hash's near-duplicates: each band's own key and the keys of
+    its 16 one-bit neighbours."""
+    keys = []
+    for band, part in enumerate(_bands(value)):
+        keys.append((band << BAND_BITS) | part)
+        keys += [(band << BAND_BITS) | (part ^ (1 << bit)) for bit in range(BAND_BITS)]
     return keys
 
 

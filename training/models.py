@@ -374,13 +374,12 @@ class TrainingExclusion(models.Model):
 class NoLabelGrouping(models.Model):
     """The latest grouping of a client's images that fit no label (by their stored
     embeddings), offered to the taxonomy's maintainers as candidates for new labels.
-    Computed by a worker (scikit-learn stays out of web processes); ``fingerprint`` names
-    the set of images it grouped, so a page can tell it is out of date and ask again."""
+    Computed by a worker (scikit-learn stays out of web processes); a page that finds images
+    it does not cover asks for another."""
 
     client = models.OneToOneField(
         "labelling.Client", on_delete=models.CASCADE, related_name="no_label_grouping"
     )
-    fingerprint = models.CharField(max_length=64, blank=True)
     embedding_key = models.CharField(max_length=64, blank=True)
     groups = models.JSONField(default=list)  # [[image id, ...], ...], largest first
     apart = models.JSONField(default=list)  # image ids without a stored embedding

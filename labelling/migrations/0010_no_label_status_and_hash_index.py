@@ -5,15 +5,9 @@ from django.db import migrations, models
 
 
 # Frozen copy of labelling.perceptual_hash.band_keys as of this migration.
-_BAND_WIDTHS = (10, 9, 9, 9, 9, 9, 9)
-
-
 def _band_keys(value):
-    bits, keys, shift = int(value, 16), [], 0
-    for band, width in enumerate(_BAND_WIDTHS):
-        keys.append((band << 16) | ((bits >> shift) & ((1 << width) - 1)))
-        shift += width
-    return keys
+    bits = int(value, 16)
+    return [(band << 16) | ((bits >> (band * 16)) & 0xFFFF) for band in range(4)]
 
 
 def index_existing_hashes(apps, schema_editor):

@@ -1,13 +1,14 @@
 """Near-duplicates of images among their client's images, by perceptual hash, through the
-hash-band index (labelling.perceptual_hash.band_keys): one indexed query reads the images
-that share a band with the ones asked about, and only those are compared bit by bit."""
+hash-band index (labelling.perceptual_hash): one indexed query reads the images that have a
+band equal to, or one bit from, a band of the ones asked about, and only those are compared
+bit by bit."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from labelling.models import Image, ImageHashBand
-from labelling.perceptual_hash import NEAR_DUPLICATE_BITS, band_keys, distance
+from labelling.perceptual_hash import NEAR_DUPLICATE_BITS, distance, probe_keys
 
 
 def near_duplicates_of(
@@ -20,7 +21,7 @@ def near_duplicates_of(
     found: dict[int, list[tuple[int, int]]] = {pk: [] for pk in hashes}
     if not wanted:
         return found
-    keys_of = {pk: set(band_keys(value)) for pk, value in wanted.items()}
+    keys_of = {pk: set(probe_keys(value)) for pk, value in wanted.items()}
     all_keys = set().union(*keys_of.values())
     candidates: dict[int, tuple[str, set[int]]] = {}
     rows = ImageHashBand.objects.filter(client_id=client_id, key__in=all_keys).values_list(

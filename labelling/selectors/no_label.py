@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from labelling.models import Client, Image, ImageStatus
 
 
@@ -15,9 +13,3 @@ def no_label_image_ids(client: Client) -> list[int]:
         .order_by("status_changed_at", "pk")
         .values_list("pk", flat=True)
     )
-
-
-def image_set_fingerprint(image_ids) -> str:
-    """Names a set of images: the same ids give the same string, whatever their order."""
-    digest = hashlib.sha256(",".join(str(pk) for pk in sorted(image_ids)).encode())
-    return digest.hexdigest()

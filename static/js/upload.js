@@ -134,7 +134,7 @@ import { errorMessage, postJSON } from "./lib/request.js";
     uppy.cancelAll();
     batch = null;
     batchPromise = null;
-    counts.stored = counts.duplicate = counts.rejected = counts.error = 0;
+    counts.stored = counts.duplicate = counts.rejected = counts.error = counts.looks_like = 0;
     rows.clear();
     pending.clear();
     document.querySelector("#upload-outcomes tbody").textContent = "";
@@ -147,7 +147,7 @@ import { errorMessage, postJSON } from "./lib/request.js";
   });
 
   // --- Outcomes ------------------------------------------------------------------------
-  var counts = { stored: 0, duplicate: 0, rejected: 0, error: 0 };
+  var counts = { stored: 0, duplicate: 0, rejected: 0, error: 0, looks_like: 0 };
   var rows = new Map(); // file id → { row, outcome }
   var pending = new Map(); // file id → outcome waiting for the next frame
   var frameRequested = false;
@@ -156,8 +156,10 @@ import { errorMessage, postJSON } from "./lib/request.js";
     var previous = rows.get(file.id);
     if (previous && previous.outcome) {
       counts[previous.outcome.kind] -= 1; // a retried file: its new outcome replaces the old
+      if (previous.outcome.looksLike && previous.outcome.looksLike.length) counts.looks_like -= 1;
     }
     counts[outcome.kind] += 1;
+    if (outcome.looksLike && outcome.looksLike.length) counts.looks_like += 1;
     outcome.name = file.meta.relativePath || file.name;
     pending.set(file.id, outcome);
     if (!frameRequested) {

@@ -329,8 +329,10 @@ def test_a_maintainer_creates_a_label_from_the_kept_images_of_a_group(
         assert state(image) == (ImageStatus.VERIFIED, [(label.pk, LabelSource.HUMAN, None)])
         assert Review.objects.get(image=image).reviewer == world.maintainer
     assert state(dropped)[0] == ImageStatus.NO_LABEL
-    after = client.get(page_url(world))
-    assert "Added “Drone shots” and gave it to 5 image(s)." in after.content.decode()
+    after = client.get(page_url(world)).content.decode()
+    assert "Added “Drone shots” and gave it to 5 image(s)." in after
+    # What is left of the groups is still grouped: nothing to ask the worker for.
+    assert 'id="grouping-pending"' not in after and f'value="{dropped.pk}" checked' in after
 
 
 def test_the_action_refuses_what_it_cannot_do_and_changes_nothing(world, no_label_world, client):

@@ -2,11 +2,11 @@
 by their stored embeddings (``training.new_label_clusters``) in a worker, and read back by
 the page that offers each group as a new label.
 
-The grouping is stored per client with the fingerprint of the image set it grouped; a page
-that finds it out of date asks for another (``no_label_grouping_request``), at most once per
-``REQUEST_AGAIN_AFTER`` while the worker has not answered, and shows the last one meanwhile:
-images decided since it ran drop out of its groups, images added since are listed as not
-grouped yet.
+The grouping is stored per client. Images labelled since it ran drop out of its groups (the
+rest of each group is still a group); a page that finds images it does not cover (said to
+fit no label since) lists them as not grouped yet and asks for another grouping
+(``no_label_grouping_request``), at most once per ``REQUEST_AGAIN_AFTER`` while the worker
+has not answered.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from labelling.models import Client
-from labelling.selectors.no_label import image_set_fingerprint, no_label_image_ids
+from labelling.selectors.no_label import no_label_image_ids
 from training.embedding_store import from_bytes
 from training.models import ImageEmbedding, NoLabelGrouping
 from training.tasks import group_no_label
@@ -44,24 +44,22 @@ def no_label_candidates(*, client: Client) -> Candidates:
     ids = no_label_image_ids(client)
     current = set(ids)
     grouping = NoLabelGrouping.objects.filter(client=client).first()
-    fingerprint = image_set_fingerprint(ids)
-    up_to_date = grouping is not None and grouping.fingerprint == fingerprint
-    if ids and not up_to_date:
-        no_label_grouping_request(client=client)
-    if grouping is None:
-        return Candidates(not_grouped_yet=ids, total=len(ids), up_to_date=not ids)
-    groups = [[pk for pk in group if pk in current] for group in grouping.groups]
+    stored_groups = grouping.groups if grouping is not None else []
+    groups = [[pk for pk in group if pk in current] for group in stored_groups]
     groups = sorted((g for g in groups if g), key=lambda g: -len(g))
     seen = {pk for group in groups for pk in group}
-    apart = [pk for pk in ids if pk not in seen and pk in set(grouping.apart)]
-    seen |= set(apart)
+    apart = set(grouping.apart) if grouping is not None else set()
+    without_embedding = [pk for pk in ids if pk not in seen and pk in apart]
+    not_grouped_yet = [pk for pk in ids if pk not in seen and pk not in apart]
+    if not_grouped_yet:
+        no_label_grouping_request(client=client)
     return Candidates(
         groups=groups,
-        without_embedding=apart,
-        not_grouped_yet=[pk for pk in ids if pk not in seen],
+        without_embedding=without_embedding,
+        not_grouped_yet=not_grouped_yet,
         total=len(ids),
-        computed_at=grouping.computed_at,
-        up_to_date=up_to_date or not ids,
+        computed_at=grouping.computed_at if grouping is not None else None,
+        up_to_date=not not_grouped_yet,
     )
 
 
@@ -111,7 +109,6 @@ def no_label_grouping_compute(*, client: Client) -> NoLabelGrouping:
         rows, silhouette = cluster_candidates(np.stack([vectors[pk] for pk in embedded]))
         groups = [[embedded[i] for i in group] for group in rows]
     grouping, _ = NoLabelGrouping.objects.get_or_create(client=client)
-    grouping.fingerprint = image_set_fingerprint(ids)
     grouping.embedding_key = key
     grouping.groups = groups
     grouping.apart = [pk for pk in ids if pk not in vectors]
@@ -119,7 +116,6 @@ def no_label_grouping_compute(*, client: Client) -> NoLabelGrouping:
     grouping.computed_at = timezone.now()
     grouping.save(
         update_fields=[
-            "fingerprint",
             "embedding_key",
             "groups",
             "apart",
