@@ -90,7 +90,20 @@ def seed_client(name: str, hashes: list[str]):
         ]
         rows += Image.objects.bulk_create(chunk)
         image_hash_bands_store(images=rows[-len(chunk) :], new=True)
+    _analyze()
     return client
+
+
+def _analyze() -> None:
+    """A live database's statistics are kept by autovacuum (SQLite needs none here); tables
+    bulk-loaded a moment ago have none, and PostgreSQL would then join the few band rows
+    found to the images by reading every image."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE labelling_image")
+            cursor.execute("ANALYZE labelling_imagehashband")
 
 
 def scan(client_id: int, value: str) -> list[tuple[int, int]]:
