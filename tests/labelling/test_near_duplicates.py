@@ -219,7 +219,7 @@ def test_the_index_finds_exactly_what_comparing_every_hash_finds(world, django_a
     from labelling.selectors.duplicates import near_duplicates_of
 
     rng = np.random.default_rng(5)
-    stored = [f"{int(v):016x}" for v in rng.integers(0, 2**63, 3000, dtype=np.int64) * 2 + 1]
+    stored = [f"{int(v):016x}" for v in rng.integers(0, 2**64, 3000, dtype=np.uint64)]
     probes = {}
     for n, bits in enumerate([0, 1, 3, 6, 7, 9]):
         base = int(stored[n * 7], 16)
