@@ -279,6 +279,7 @@ class TallySerializer(serializers.Serializer):
     accepted = DbIntegerField()
     corrected = DbIntegerField()
     rejected = DbIntegerField()
+    no_label = DbIntegerField(help_text="None of the above: images said to fit no label.")
     undone = DbIntegerField()
     decisions_per_hour = serializers.FloatField(allow_null=True)
     seconds_per_decision = serializers.FloatField(allow_null=True)

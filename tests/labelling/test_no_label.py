@@ -357,3 +357,16 @@ def test_the_action_refuses_what_it_cannot_do_and_changes_nothing(world, no_labe
     assert Label.objects.count() == labels
     assert state(drones[0])[0] == ImageStatus.NO_LABEL
     assert not ImageLabel.objects.filter(image=drones[0]).exists()
+
+
+def test_review_statistics_count_none_of_the_above_on_their_own(world, queue, client):
+    from labelling.services.review_stats import review_stats
+
+    say_no_label(world, queue.images[0])
+    say_no_label(world, queue.images[1])
+    stats = review_stats(client=world.client_a, days=7)
+    [rita] = [row.tally for row in stats.days if row.reviewer == "rita"]
+    assert (rita.decisions, rita.no_label, rita.rejected, rita.accepted) == (2, 2, 0, 0)
+    client.force_login(world.owner)
+    page = client.get(reverse("review-stats", args=[world.client_a.slug])).content.decode()
+    assert "None of the above</th>" in page
