@@ -419,7 +419,14 @@ def _upright_hash(image: PILImage.Image, orientation: int) -> str:
     the thumbnail that ingest would hash is made. Computed on a copy shrunk first, so a
     large PNG costs little more than its decode; a picture it fails on gets no hash here."""
     try:
-        return dhash(_to_srgb(_upright(_reduced(image, 64), orientation)))
+        small = _reduced(image, 64)
+        if max(small.size) > 256:
+            # A mode reduce() does not take (palette, bilevel, 16-bit): sampled down, so that
+            # no full-size copy is made in the web process for a 9 × 8 hash.
+            scale = 256 / max(small.size)
+            size = (max(1, round(small.width * scale)), max(1, round(small.height * scale)))
+            small = small.resize(size, PILImage.Resampling.NEAREST)
+        return dhash(_to_srgb(_upright(small, orientation)))
     except _DECODE_ERRORS:
         return ""
 

@@ -256,3 +256,44 @@ def test_a_hash_within_six_bits_always_shares_a_looked_up_key():
         a, b = f"{value:016x}", f"{other:016x}"
         assert set(probe_keys(a)) & set(band_keys(b)), (a, b)
     assert len(band_keys("0123456789abcdef")) == 4 and len(probe_keys("0123456789abcdef")) == 68
+
+
+@pytest.mark.parametrize("mode", ["RGB", "P", "L", "I;16", "RGBA"])
+def test_the_upload_hash_is_the_one_the_thumbnail_would_give(mode):
+    from django.conf import settings
+
+    from labelling import image_validation
+
+    picture = photo(21, size=(1600, 1200))
+    picture = (
+        picture.convert("I").point(lambda v: v * 200).convert("I;16")
+        if mode == "I;16"
+        else picture.convert(mode)
+    )
+    data = encoded(picture, fmt="PNG")
+    limits = {
+        "max_pixels": settings.MAX_IMAGE_PIXELS,
+        "max_decoded_bytes": settings.MAX_DECODED_BYTES,
+    }
+    info = image_validation.inspect_image(data, max_bytes=settings.MAX_UPLOAD_BYTES, **limits)
+    thumbnail = image_validation.make_derivatives(data, **limits).thumbnail
+    assert len(info.dhash) == 16
+    assert distance(info.dhash, dhash(thumbnail)) <= 2
+
+
+def test_a_turned_jpeg_is_hashed_upright_at_upload_as_its_thumbnail_is():
+    from django.conf import settings
+
+    from labelling import image_validation
+
+    exif = PILImage.Exif()
+    exif[0x0112] = 6  # shown turned 90° clockwise
+    data = encoded(photo(22, size=(1600, 1200)), exif=exif.tobytes())
+    limits = {
+        "max_pixels": settings.MAX_IMAGE_PIXELS,
+        "max_decoded_bytes": settings.MAX_DECODED_BYTES,
+    }
+    info = image_validation.inspect_image(data, max_bytes=settings.MAX_UPLOAD_BYTES, **limits)
+    thumbnail = image_validation.make_derivatives(data, **limits).thumbnail
+    assert distance(info.dhash, dhash(thumbnail)) <= 2
+    assert distance(info.dhash, dhash(encoded(photo(22, size=(1600, 1200))))) > NEAR_DUPLICATE_BITS
