@@ -370,3 +370,35 @@ def test_review_statistics_count_none_of_the_above_on_their_own(world, queue, cl
     client.force_login(world.owner)
     page = client.get(reverse("review-stats", args=[world.client_a.slug])).content.decode()
     assert "None of the above</th>" in page
+
+
+@pytest.fixture
+def training_worker(transactional_db):
+    from celery.contrib.testing.worker import start_worker
+
+    from taxonomy_site.celery import app
+
+    app.control.purge()  # no message left by another test is consumed here
+    with start_worker(
+        app, pool="solo", queues=["training"], perform_ping_check=False, shutdown_timeout=10
+    ) as worker:
+        yield worker
+
+
+def test_a_real_worker_answers_the_pages_request_for_groups(
+    world, no_label_world, client, training_worker
+):
+    import time
+
+    (drones, sketches), bare, _ = no_label_world
+    client.force_login(world.owner)
+    assert 'id="grouping-pending"' in client.get(page_url(world)).content.decode()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        grouping = NoLabelGrouping.objects.filter(client=world.client_a).first()
+        if grouping is not None and grouping.computed_at is not None:
+            break
+        time.sleep(0.2)
+    page = client.get(page_url(world))
+    assert [g["size"] for g in page.context["groups"]] == [len(drones), len(sketches)]
+    assert 'id="grouping-pending"' not in page.content.decode()
