@@ -402,3 +402,15 @@ def test_a_real_worker_answers_the_pages_request_for_groups(
     page = client.get(page_url(world))
     assert [g["size"] for g in page.context["groups"]] == [len(drones), len(sketches)]
     assert 'id="grouping-pending"' not in page.content.decode()
+
+
+def test_the_image_page_says_why_and_leads_an_admin_to_the_candidates(world, queue, client):
+    image = queue.images[0]
+    say_no_label(world, image)
+    url = reverse("image-detail", args=[world.client_a.slug, image.pk])
+    client.force_login(world.owner)
+    html = client.get(url).content.decode()
+    assert "Fits no label" in html and f'href="{page_url(world)}"' in html
+    client.force_login(world.librarian)
+    html = client.get(url).content.decode()
+    assert "fits no label of the taxonomy" in html and page_url(world) not in html
