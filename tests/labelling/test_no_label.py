@@ -414,3 +414,79 @@ def test_the_image_page_says_why_and_leads_an_admin_to_the_candidates(world, que
     client.force_login(world.librarian)
     html = client.get(url).content.decode()
     assert "fits no label of the taxonomy" in html and page_url(world) not in html
+
+
+# --- The candidates over the API ----------------------------------------------------------
+
+API = "/api/v1/clients/alpha/new-labels/"
+
+
+def test_the_api_lists_the_groups_to_admins_and_maintainers_only(
+    world, no_label_world, api_client_for
+):
+    (drones, sketches), bare, other = no_label_world
+    training_tasks.group_no_label.apply(args=[world.client_a.pk]).get()
+    body = api_client_for(world.owner).get(API).json()
+    assert body["total"] == 11 and body["up_to_date"] is True
+    assert [sorted(i["id"] for i in g["images"]) for g in body["groups"]] == [
+        sorted(i.pk for i in drones),
+        sorted(i.pk for i in sketches),
+    ]
+    assert [i["id"] for i in body["without_embedding"]] == [bare.pk]
+    listed = [i["id"] for part in ("without_embedding", "not_grouped_yet") for i in body[part]]
+    listed += [i["id"] for g in body["groups"] for i in g["images"]]
+    assert other.pk not in listed and len(listed) == 11
+    assert api_client_for(world.reviewer).get(API).status_code == 403
+    assert api_client_for(world.outsider).get(API).status_code == 404
+    own = api_client_for(world.outsider).get("/api/v1/clients/beta/new-labels/").json()
+    assert [i["id"] for i in own["not_grouped_yet"]] == [other.pk] and own["total"] == 1
+
+
+def test_a_maintainer_makes_a_label_over_the_api(world, no_label_world, api_client_for):
+    (drones, _), _, other = no_label_world
+    api = api_client_for(world.maintainer)
+    ids = [i.pk for i in drones[:3]]
+
+    response = api.post(API, {"name": "Drone shots", "images": ids}, format="json")
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["label"]["key"] == "drone-shots"
+    assert [r["status"] for r in body["reviews"]] == ["verified"] * 3
+    assert all(state(i)[0] == ImageStatus.VERIFIED for i in drones[:3])
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ({"name": "Drones", "images": []}, "images"),
+        ({"name": "Drones", "images": "all"}, "images"),
+        ({"name": "Drones", "images": [987654]}, "Image 987654 is not one of this client's"),
+        ({"name": "", "images": [1]}, "name"),
+        ({"name": "Drones", "key": "smiling", "images": None}, "images"),
+        ({"name": "Drones", "parent": 987654, "images": [1]}, "no label 987654"),
+    ],
+)
+def test_the_api_refuses_bad_new_labels(world, no_label_world, api_client_for, body, words):
+    labels = Label.objects.count()
+    response = api_client_for(world.maintainer).post(API, body, format="json")
+    assert response.status_code == 400 and words in str(response.json())
+    assert Label.objects.count() == labels
+
+
+def test_the_api_refuses_another_clients_image_and_a_taken_key(
+    world, no_label_world, api_client_for
+):
+    (drones, _), _, other = no_label_world
+    api = api_client_for(world.maintainer)
+    foreign = api.post(API, {"name": "Drones", "images": [other.pk]}, format="json")
+    assert foreign.status_code == 400 and f"Image {other.pk} is not one" in str(foreign.json())
+    taken = api.post(
+        API, {"name": "Drones", "key": "smiling", "images": [drones[0].pk]}, format="json"
+    )
+    assert taken.status_code == 400 and "already used" in str(taken.json())
+    assert state(drones[0])[0] == ImageStatus.NO_LABEL
+    admin = api_client_for(world.owner).post(
+        API, {"name": "D", "images": [drones[0].pk]}, format="json"
+    )
+    assert admin.status_code == 403
