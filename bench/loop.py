@@ -305,6 +305,14 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
                 client=client, status__in=[ImageStatus.VERIFIED, ImageStatus.AUTO_TAGGED]
             ).count()
             curve.append((round(reviewer.seconds, 1), settled))
+            # A long run says how far it is (stderr: the report and --json stay as they are).
+            print(
+                f"batch {start // BATCH + 1}/{-(-len(pool.paths) // BATCH)}: {settled} settled, "
+                f"reviewer {reviewer.seconds:.0f} s, "
+                f"{ModelVersion.objects.filter(taxonomy=taxonomy).count()} versions",
+                file=sys.stderr,
+                flush=True,
+            )
 
         tags = ImageLabel.objects.filter(image__client=client)
         correct = sum(1 for i, lb in tags.values_list("image_id", "label_id") if truth_of[i] == lb)
