@@ -45,7 +45,7 @@ from bench.folders import (
     scan_roots,
     select_classes,
 )
-from training import pipeline
+from training import defaults, pipeline
 
 VALIDATION_FRACTION = 0.1
 EMBED_BATCH = 32
@@ -89,8 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
     add("--train-size", type=int, default=1000)
     add("--test-size", type=int, default=100)
     add("--seed", type=int, default=0)
-    add("--backbone", default="efficientnet_lite0")
-    add("--mode", choices=["head", "finetune"], default="head")
+    add(
+        "--backbone",
+        default=None,
+        help="default: the product's (training.defaults, which the settings read: "
+        f"{defaults.BACKBONE_ENV} or {defaults.DEFAULT_BACKBONE})",
+    )
+    add(
+        "--mode",
+        choices=list(pipeline.MODES),
+        default=None,
+        help=f"default: the product's ({defaults.DEFAULT_MODE})",
+    )
     add(
         "--noise",
         type=float,
@@ -102,13 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--input-size",
         type=int,
         default=None,
-        help="backbone input side in pixels (default: the backbone's own)",
+        help="backbone input side in pixels (default: the product's: "
+        f"{defaults.INPUT_SIZE_ENV} if set, else the backbone's own)",
     )
     add(
         "--max-epochs",
         type=int,
         default=None,
-        help="cap on epochs (default: the product's, 100 for heads, 30 for fine-tuning)",
+        help="cap on epochs (default: the product's, "
+        f"{defaults.MAX_EPOCHS['head']} for heads, {defaults.MAX_EPOCHS['finetune']} for "
+        "fine-tuning)",
     )
     add(
         "--baseline",
@@ -200,10 +213,26 @@ def _summary(metrics: dict) -> dict:
 # --- the run ------------------------------------------------------------------------------
 
 
+def apply_product_defaults(args) -> None:
+    """Fill what the command line left out with what a new install of the product trains."""
+    if args.backbone is None:
+        args.backbone = defaults.default_backbone()
+    if args.mode is None:
+        args.mode = defaults.DEFAULT_MODE
+    if args.max_epochs is None:
+        args.max_epochs = defaults.MAX_EPOCHS[args.mode]
+    if args.input_size is None:
+        try:
+            args.input_size = defaults.backbone_input_size() or None
+        except ValueError as exc:
+            raise ProtocolError(str(exc)) from None
+
+
 def run_protocol(args, *, log=print) -> dict:
     from training.backbones import POOLED, get_spec
 
     started = time.monotonic()
+    apply_product_defaults(args)
     try:
         spec = get_spec(args.backbone)  # fails early on an unknown backbone
     except ValueError as exc:
@@ -372,6 +401,7 @@ def run_protocol(args, *, log=print) -> dict:
         "mode": args.mode,
         "input_size": size,
         "embedding": embedding,
+        "max_epochs": args.max_epochs,
         "weights": "random (from scratch)" if args.from_scratch else "imagenet",
         "seed": args.seed,
         "classes": classes,

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from labelling.models import AuditAction, Taxonomy
 from labelling.services import audit
-from training import pipeline
+from training import defaults, pipeline
 from training.artifacts import save_artifact
 from training.backbones import POOLED, get_spec
 from training.embedding_store import embeddings_ensure, load_pixels
@@ -42,7 +42,10 @@ from training.tasks import train
 
 logger = logging.getLogger(__name__)
 
-MAX_EPOCHS = {ModelMode.HEAD: 200, ModelMode.FINETUNE: 30}
+MAX_EPOCHS = {
+    ModelMode.HEAD: defaults.MAX_EPOCHS["head"],
+    ModelMode.FINETUNE: defaults.MAX_EPOCHS["finetune"],
+}
 
 
 class TrainingAlreadyRunning(Exception):
@@ -50,7 +53,11 @@ class TrainingAlreadyRunning(Exception):
 
 
 def training_request(
-    *, taxonomy: Taxonomy, mode: str = ModelMode.HEAD, backbone: str | None = None, user=None
+    *,
+    taxonomy: Taxonomy,
+    mode: str = defaults.DEFAULT_MODE,
+    backbone: str | None = None,
+    user=None,
 ) -> TrainingRun:
     """Queue a training run. Single flight: a second request while one is queued or
     running is refused (the database's partial unique constraint decides races)."""
