@@ -181,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", default="../shared/datasets")
     parser.add_argument("--tasks", default="", help="comma-separated subset (default: all five)")
     parser.add_argument("--stages", default=",".join(STAGES))
-    parser.add_argument("--only", default="", help="run only candidates whose name has this")
+    parser.add_argument(
+        "--only", default="", help="run only these candidates (names separated by ';')"
+    )
     parser.add_argument("--train-size", type=int, default=1000)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
@@ -197,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = json.loads(Path(args.json).read_text())["rows"]
     for stage in args.stages.split(","):
         for candidate in candidates(stage):
-            if args.only and args.only not in candidate.name:
+            if args.only and candidate.name not in args.only.split(";"):
                 continue
             scores = []
             for task, draw in draws.items():

@@ -131,12 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--embedding",
-        choices=["pooled", "pooled+grid"],
+        choices=["pooled", "pooled+grid", "pooled+grid+flip"],
         default=None,
         help="head mode: the kind of embedding the head trains on. Default: the product's "
         "choice for the backbone (pooled+grid for EfficientNet-Lite: the pooled output plus a "
         "3x3 grid of its stride-32 stage-6 features; pooled for Inception-v3); 'pooled' is "
-        "the backbone's plain pooled output",
+        "the backbone's plain pooled output; 'pooled+grid+flip' adds the mirror image's "
+        "pooled+grid (the head trains on both views and averages them when it predicts)",
     )
     add("--weights", default=None, help="file of ImageNet weights, if not the default place")
     add(
@@ -229,7 +230,7 @@ def apply_product_defaults(args) -> None:
 
 
 def run_protocol(args, *, log=print) -> dict:
-    from training.backbones import POOLED, get_spec
+    from training.backbones import POOLED, embedding_views, get_spec
 
     started = time.monotonic()
     apply_product_defaults(args)
@@ -355,6 +356,7 @@ def run_protocol(args, *, log=print) -> dict:
         from_scratch=args.from_scratch,
         max_epochs=args.max_epochs,
         seed=args.seed,
+        views=embedding_views(embedding) if args.mode == "head" else 1,
         progress=None if args.mode == "head" else _epoch_log(log, t0),
     )
     train_seconds = time.monotonic() - t0

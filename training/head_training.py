@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from training.heads import build_head, logits_model
+from training.heads import LOGITS_LAYER, build_head, build_views_head, logits_model
 from training.schedule import MethodSchedule
 
 Progress = Callable[[int, dict], None]
@@ -152,6 +152,7 @@ def train_head(
     seed: int = 0,
     label_smoothing: float = 0.0,
     class_balance: bool = False,
+    views: int = 1,
     progress: Progress | None = None,
 ) -> TrainedHead:
     """Train a head from embeddings; y holds class indices (or a 0/1 matrix if multi-label).
@@ -161,6 +162,10 @@ def train_head(
     accuracy, val_accuracy and lr), for a task to report how far it has got.
     ``label_smoothing`` (single-label only) spreads that share of each target over all
     classes; ``class_balance`` weights each training sample so every class counts the same.
+    ``views`` > 1: each row holds that many views of one image, one after another (see
+    training.backbones.embedding_views); the head trains on every view as an example of its
+    own, is validated on their average, and the model it returns takes the whole row and
+    averages the views itself, so that every caller predicts the same way.
     """
     X_train = np.asarray(X_train, dtype=np.float32)
     X_val = np.asarray(X_val, dtype=np.float32)
@@ -172,6 +177,15 @@ def train_head(
         raise ValueError("the validation split is empty: the method's schedule needs one")
     y_train = check_targets(y_train, n_classes=n_classes, multi_label=multi_label, what="y_train")
     y_val = check_targets(y_val, n_classes=n_classes, multi_label=multi_label, what="y_val")
+    row_dim = X_train.shape[1]
+    if views > 1:
+        if row_dim % views:
+            raise ValueError(f"embeddings of {row_dim} values cannot hold {views} equal views")
+        view_dim = row_dim // views
+        # Every view of an image stays beside the others (and on its side of the split).
+        X_train = X_train.reshape(len(X_train) * views, view_dim)
+        y_train = np.repeat(y_train, views, axis=0)
+        X_val = X_val.reshape(len(X_val), views, view_dim).mean(axis=1)
 
     keras.utils.set_random_seed(seed)
     head_kwargs = {"multi_label": multi_label, "dropout": dropout}
@@ -205,7 +219,7 @@ def train_head(
     )
     val_ds = tf.data.Dataset.from_tensor_slices((X_val, y_val)).batch(4096)
 
-    return fit_with_schedule(
+    trained = fit_with_schedule(
         model,
         trainable,
         train_ds,
@@ -214,3 +228,8 @@ def train_head(
         max_epochs=max_epochs,
         progress=progress,
     )
+    if views > 1:
+        whole = build_views_head(views, row_dim // views, n_classes, **head_kwargs)
+        whole.get_layer(LOGITS_LAYER).set_weights(model.get_layer(LOGITS_LAYER).get_weights())
+        trained.model = whole
+    return trained

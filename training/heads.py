@@ -71,3 +71,22 @@ def logits_model(model: keras.Model) -> keras.Model:
     # model.input, not model.inputs: with the one-element list, every call with an array
     # warns that the structure of the inputs does not match.
     return keras.Model(model.input, model.get_layer(LOGITS_LAYER).output, name="logits_model")
+
+
+def build_views_head(
+    views: int,
+    view_dim: int,
+    n_classes: int,
+    *,
+    multi_label: bool = False,
+    dropout: float = 0.2,
+    l2: float = DEFAULT_L2,
+) -> keras.Model:
+    """A head on a stored vector of ``views`` views of an image (each ``view_dim`` long, one
+    after another): the views are averaged, then the head applies. The head is linear, so
+    this is the average of its logits over the views: test-time averaging."""
+    inputs = keras.Input(shape=(views * view_dim,), name="embedding")
+    x = keras.layers.Reshape((views, view_dim), name="views")(inputs)
+    x = keras.layers.GlobalAveragePooling1D(name="view_average")(x)
+    _, probabilities = apply_head(x, n_classes, multi_label=multi_label, dropout=dropout, l2=l2)
+    return keras.Model(inputs, probabilities, name="head")

