@@ -133,7 +133,7 @@ FLIP = ("orig", "flip")
 CROPS = ("orig", "flip", "zoom", "shift_tl", "shift_br")
 
 
-def candidates(stage: str) -> list[Candidate]:
+def candidates(stage: str, *, head_on: tuple[str, ...] = (L0,)) -> list[Candidate]:
     if stage == "views":
         return [
             Candidate("today: lite0 pooled+grid"),
@@ -149,15 +149,11 @@ def candidates(stage: str) -> list[Candidate]:
             Candidate("lite0+lite1", backbones=(L0, L1)),
             Candidate("lite0+lite2", backbones=(L0, L2)),
             Candidate("lite0+lite1+lite2", backbones=(L0, L1, L2)),
-            Candidate("lite1, train +flip, test flip-avg", backbones=(L1,), train_views=FLIP,
-                      test_views=FLIP),
-            Candidate("lite0+lite1, train +flip, test flip-avg", backbones=(L0, L1),
-                      train_views=FLIP, test_views=FLIP),
         ]  # fmt: skip
     if stage == "head":
-        base = {"train_views": FLIP, "test_views": FLIP}
+        label = "+".join(b.removeprefix("efficientnet_") for b in head_on)
         return [
-            Candidate(f"flip, {name}", head=tuple(head.items()), **base)
+            Candidate(f"{label}, {name}", backbones=head_on, head=tuple(head.items()))
             for name, head in {
                 "l2 0": {"l2": 0.0},
                 "l2 1e-3": {"l2": 1e-3},
@@ -184,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", default="", help="run only these candidates (names separated by ';')"
     )
+    parser.add_argument(
+        "--head-on", default=L0, help="head stage: the backbone(s) its heads read, joined by +"
+    )
     parser.add_argument("--train-size", type=int, default=1000)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
@@ -198,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json and Path(args.json).exists():
         rows = json.loads(Path(args.json).read_text())["rows"]
     for stage in args.stages.split(","):
-        for candidate in candidates(stage):
+        for candidate in candidates(stage, head_on=tuple(args.head_on.split("+"))):
             if args.only and candidate.name not in args.only.split(";"):
                 continue
             scores = []

@@ -2,8 +2,13 @@
 
     python -m bench.protocol --train ../shared/datasets/genki4k-smile/train \\
         [--train DIR ...] [--test DIR ...] [--merge NEW=a,b,...] [--classes a,b,...] \\
-        [--train-size 1000] [--test-size 100] [--seed 0] [--backbone efficientnet_lite0] \\
+        [--train-size 1000] [--test-size 100] [--seed 0] [--backbone NAME] \\
         [--mode head|finetune] [--noise 0.0] [--json OUT]
+
+Without --backbone, --mode, --input-size, --max-epochs or --embedding it runs what a new
+install of the product trains: the defaults come from ``training.defaults`` (which the
+settings read too, environment overrides included) and the backbone's own choice of
+embedding, so one command measures what users get.
 
 The method was judged on 1,000 training and 100 test images per task, by top-1 and top-3
 accuracy; this runs the product's own training code on such a draw from any class-folder
