@@ -147,22 +147,16 @@ def candidates(stage: str, *, head_on: tuple[str, ...] = (L0,)) -> list[Candidat
             Candidate("lite1", backbones=(L1,)),
             Candidate("lite2", backbones=(L2,)),
             Candidate("lite0+lite1", backbones=(L0, L1)),
-            Candidate("lite0+lite2", backbones=(L0, L2)),
-            Candidate("lite0+lite1+lite2", backbones=(L0, L1, L2)),
         ]  # fmt: skip
     if stage == "head":
         label = "+".join(b.removeprefix("efficientnet_") for b in head_on)
         return [
             Candidate(f"{label}, {name}", backbones=head_on, head=tuple(head.items()))
             for name, head in {
-                "l2 0": {"l2": 0.0},
-                "l2 1e-3": {"l2": 1e-3},
-                "l2 1e-2": {"l2": 1e-2},
-                "dropout 0": {"dropout": 0.0},
-                "dropout 0.5": {"dropout": 0.5},
-                "lr 3e-3": {"learning_rate": 3e-3},
                 "label smoothing 0.1": {"label_smoothing": 0.1},
+                "dropout 0.5": {"dropout": 0.5},
                 "class balance": {"class_balance": True},
+                "lr 3e-3": {"learning_rate": 3e-3},
             }.items()
         ]
     raise ValueError(f"unknown stage {stage!r}")

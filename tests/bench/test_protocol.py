@@ -279,6 +279,27 @@ def test_options_given_on_the_command_line_win_over_the_products_defaults(tmp_pa
     )  # fmt: skip
 
 
+def test_an_embedding_cache_embeds_each_image_once_and_changes_no_figure(tree, tmp_path, capsys):
+    from bench.embedding_cache import EmbeddingCache
+
+    common = ["--train", tree, "--train-size", 15, "--input-size", 32, "--max-epochs", 2]
+    runs = []
+    for name in ("plain", "first", "second"):
+        out = tmp_path / f"{name}.json"
+        cache = [] if name == "plain" else ["--embedding-cache", tmp_path / "cache"]
+        code, _, err = _run(capsys, *common, *cache, "--json", out)
+        assert code == 0, err
+        runs.append(json.loads(out.read_text()))
+    assert "from" in err and "ms/image when embedded" in err  # the second run read them
+    stored = EmbeddingCache(
+        "efficientnet_lite0", "pooled+grid", "orig", 32, root=tmp_path / "cache"
+    )
+    assert stored.embedded == runs[0]["n_train"] + runs[0]["n_test"]  # once each
+    for run in runs[1:]:
+        for key in ("top1_accuracy", "log_loss"):
+            assert run["product"][key] == pytest.approx(runs[0]["product"][key], abs=1e-4)
+
+
 def test_an_embedding_choice_in_finetune_mode_is_an_error(tree, capsys):
     code, _, err = _run(
         capsys, "--train", tree, "--mode", "finetune", "--embedding", "pooled+grid", *FAST
