@@ -157,6 +157,7 @@ def candidates(stage: str, *, head_on: tuple[str, ...] = (L0,)) -> list[Candidat
                 "dropout 0.5": {"dropout": 0.5},
                 "class balance": {"class_balance": True},
                 "lr 3e-3": {"learning_rate": 3e-3},
+                "hidden 512": {"hidden": 512},
             }.items()
         ]
     raise ValueError(f"unknown stage {stage!r}")

@@ -153,6 +153,7 @@ def train_head(
     label_smoothing: float = 0.0,
     class_balance: bool = False,
     views: int = 1,
+    hidden: int = 0,
     progress: Progress | None = None,
 ) -> TrainedHead:
     """Train a head from embeddings; y holds class indices (or a 0/1 matrix if multi-label).
@@ -162,6 +163,7 @@ def train_head(
     accuracy, val_accuracy and lr), for a task to report how far it has got.
     ``label_smoothing`` (single-label only) spreads that share of each target over all
     classes; ``class_balance`` weights each training sample so every class counts the same.
+    ``hidden`` > 0: a ReLU layer of that width before the logits (0: a linear head).
     ``views`` > 1: each row holds that many views of one image, one after another (see
     training.backbones.embedding_views); the head trains on every view as an example of its
     own, is validated on their average, and the model it returns takes the whole row and
@@ -188,7 +190,7 @@ def train_head(
         X_val = X_val.reshape(len(X_val), views, view_dim).mean(axis=1)
 
     keras.utils.set_random_seed(seed)
-    head_kwargs = {"multi_label": multi_label, "dropout": dropout}
+    head_kwargs = {"multi_label": multi_label, "dropout": dropout, "hidden": hidden}
     if l2 is not None:
         head_kwargs["l2"] = l2
     model = build_head(X_train.shape[1], n_classes, **head_kwargs)
@@ -230,6 +232,7 @@ def train_head(
     )
     if views > 1:
         whole = build_views_head(views, row_dim // views, n_classes, **head_kwargs)
-        whole.get_layer(LOGITS_LAYER).set_weights(model.get_layer(LOGITS_LAYER).get_weights())
+        for layer in (LOGITS_LAYER, "head_hidden") if hidden else (LOGITS_LAYER,):
+            whole.get_layer(layer).set_weights(model.get_layer(layer).get_weights())
         trained.model = whole
     return trained

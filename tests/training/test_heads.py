@@ -148,3 +148,15 @@ def test_train_head_can_smooth_labels_and_balance_classes():
     assert (proba.argmax(axis=1) == y[100:]).mean() >= 0.9
     # Smoothed targets keep the confident probabilities off 1.
     assert proba.max() < 0.99
+
+
+def test_a_head_can_have_a_hidden_layer_also_on_two_views():
+    x, y = _blobs(60, 3)
+    assert build_head(16, 3, hidden=8).get_layer("head_hidden").units == 8
+    rows = np.concatenate([x, x], axis=1)
+    trained = train_head(
+        rows[:150], y[:150], rows[150:], y[150:], n_classes=3, max_epochs=20, seed=0,
+        views=2, hidden=8,
+    )  # fmt: skip
+    proba = trained.model.predict(rows[150:], verbose=0)
+    assert (proba.argmax(axis=1) == y[150:]).mean() >= 0.95
