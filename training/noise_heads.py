@@ -51,10 +51,19 @@ FOLDS = 5
 
 
 def audit_with_product_heads(
-    embeddings, labels, *, n_classes: int, model_proba=None, seed=0, views: int = 1
+    embeddings,
+    labels,
+    *,
+    n_classes: int,
+    model_proba=None,
+    known_proba=None,
+    seed=0,
+    views: int = 1,
 ):
     """The audit as the product runs it: k-fold product heads, 10 neighbours, 5 folds.
-    ``views``: how many views of an image each embedding row holds (its kind's)."""
+    ``known_proba``: out-of-sample probabilities already at hand (NaN rows where not); only
+    the folds holding the other rows train a head. ``views``: how many views of an image
+    each embedding row holds (its kind's)."""
     from training.noise import audit_label_noise
 
     return audit_label_noise(
@@ -65,5 +74,6 @@ def audit_with_product_heads(
         n_folds=FOLDS,
         seed=seed,
         model_proba=model_proba,
+        known_proba=known_proba,
         fit=head_fitter(views=views),
     )
