@@ -166,6 +166,26 @@ def candidates(stage: str, *, head_on: tuple[str, ...] = (L0,)) -> list[Candidat
 STAGES = ("views", "backbones", "head")
 
 
+def render(rows: list[dict]) -> str:
+    """The study's table: a row per candidate, CV top-1 per task, and the mean."""
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    by = {(r["candidate"], r["task"]): r for r in rows}
+    lines = [
+        "| candidate | " + " | ".join(tasks) + " | mean | vs today |",
+        "|---|" + "---|" * (len(tasks) + 2),
+    ]
+    base = None
+    for name in dict.fromkeys(r["candidate"] for r in rows):
+        scores = [by[(name, t)]["cv_accuracy"] for t in tasks if (name, t) in by]
+        if len(scores) < len(tasks):
+            continue
+        mean = float(np.mean(scores))
+        base = mean if base is None else base
+        cells = " | ".join(f"{100 * s:.1f}" for s in scores)
+        lines.append(f"| {name} | {cells} | {100 * mean:.2f} | {100 * (mean - base):+.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     quiet_tensorflow()
     parser = argparse.ArgumentParser(prog="python -m bench.accuracy_cv", description=__doc__)
@@ -182,8 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", metavar="OUT", help="append rows to this JSON file")
+    parser.add_argument("--render", action="store_true", help="print the table of --json")
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    if args.render:
+        print(render(json.loads(Path(args.json).read_text())["rows"]))
+        return 0
 
     names = all_tasks(args.datasets)
     chosen = [t for t in (args.tasks.split(",") if args.tasks else names)]
