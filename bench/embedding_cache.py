@@ -50,12 +50,12 @@ def view_of(pixels: np.ndarray, view: str) -> np.ndarray:
 class EmbeddingCache:
     """Vectors of one (backbone, kind, view, size), loaded from and saved to one file."""
 
-    def __init__(self, backbone: str, kind: str, view: str, size: int, *, root: Path = CACHE):
+    def __init__(self, backbone: str, kind: str, view: str, size: int, *, root: Path | None = None):
         if view not in VIEWS:
             raise ValueError(f"unknown view {view!r}; known: {', '.join(VIEWS)}")
         self.backbone, self.kind, self.view, self.size = backbone, kind, view, size
         safe_kind = kind.replace("+", "_").replace("/", "_")
-        self.path = root / f"{backbone}__{safe_kind}__{view}__{size}.npz"
+        self.path = Path(root or CACHE) / f"{backbone}__{safe_kind}__{view}__{size}.npz"
         self.vectors: dict[str, np.ndarray] = {}
         self.seconds = 0.0  # embedding time spent on the images embedded so far
         self.embedded = 0

@@ -55,16 +55,17 @@ def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-def pooled(name: str, task: str) -> dict | None:
+def pooled(name: str, task: str, who: str = "product") -> dict | None:
     runs = [json.loads(p.read_text()) for p in sorted(OUT.glob(f"{name}__{task}__*.json"))]
+    runs = [r for r in runs if r.get(who)]
     if not runs:
         return None
     n = sum(r["n_test"] for r in runs)
-    k = sum(round(r["product"]["top1_accuracy"]["value"] * r["n_test"]) for r in runs)
+    k = sum(round(r[who]["top1_accuracy"]["value"] * r["n_test"]) for r in runs)
     seconds = [r["seconds"]["embedding"] / (r["n_train"] + r["n_test"]) for r in runs]
     return {
         "seeds": [r["seed"] for r in runs],
-        "per_seed": [r["product"]["top1_accuracy"]["value"] for r in runs],
+        "per_seed": [r[who]["top1_accuracy"]["value"] for r in runs],
         "k": k,
         "n": n,
         "top1": k / n,
@@ -117,6 +118,23 @@ def compare(a: str, b: str, datasets: str) -> dict:
     return rows
 
 
+def summary(name: str, datasets: str) -> None:
+    """One set of runs: each task pooled over its seeds, beside the probe on the same splits."""
+    print(f"| task | {name} top-1 [95% CI] | per seed | probe top-1 [95% CI] | seeds |")
+    print("|---|---|---|---|---|")
+    means = []
+    for task in all_tasks(datasets):
+        p, b = pooled(name, task), pooled(name, task, "baseline")
+        if not p:
+            continue
+        means.append(p["top1"])
+        seeds = " / ".join(f"{100 * v:.0f}" for v in p["per_seed"])
+        probe = _cell(b) if b else "—"
+        print(f"| {task} | {_cell(p)} | {seeds} | {probe} | {','.join(map(str, p['seeds']))} |")
+    if means:
+        print(f"\nmean over {len(means)} tasks: {100 * sum(means) / len(means):.1f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []
@@ -128,8 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", default="")
     parser.add_argument("--force", action="store_true")
     parser.add_argument("--compare", metavar="A,B")
+    parser.add_argument("--summary", metavar="NAME", help="one set of runs, beside the probe")
     parser.add_argument("--json", metavar="OUT", help="with --compare: write the comparison")
     args = parser.parse_args(own)
+    if args.summary:
+        summary(args.summary, args.datasets)
+        return 0
     if args.compare:
         a, b = args.compare.split(",")
         rows = compare(a, b, args.datasets)
