@@ -82,11 +82,16 @@ def test_each_backbone_declares_its_kinds_of_embedding_and_the_one_heads_use():
         name: (get_spec(name).embedding_dims, get_spec(name).default_embedding)
         for name in available_backbones()
     }
-    # pooled ++ 3×3 cells of stage 6 (192 channels, 208 for lite2's wider network)
+
+    # pooled ++ 3×3 cells of stage 6 (192 channels, 208 for lite2's wider network); the flip
+    # kind is that of the image, then of its mirror image
+    def lite(grid):
+        return {POOLED: 1280, POOLED_GRID: grid, "pooled+grid+flip": 2 * grid}
+
     assert declared == {
-        "efficientnet_lite0": ({POOLED: 1280, POOLED_GRID: 1280 + 9 * 192}, POOLED_GRID),
-        "efficientnet_lite1": ({POOLED: 1280, POOLED_GRID: 1280 + 9 * 192}, POOLED_GRID),
-        "efficientnet_lite2": ({POOLED: 1280, POOLED_GRID: 1280 + 9 * 208}, POOLED_GRID),
+        "efficientnet_lite0": (lite(1280 + 9 * 192), POOLED_GRID),
+        "efficientnet_lite1": (lite(1280 + 9 * 192), POOLED_GRID),
+        "efficientnet_lite2": (lite(1280 + 9 * 208), POOLED_GRID),
         "inception_v3": ({POOLED: 2048}, POOLED),
     }
 
