@@ -401,7 +401,9 @@ def main(argv=None) -> int:
     except ProtocolError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="bench-loop-") as data_dir:
+    # A file left in the throwaway data dir (an SQLite reader's -shm) must not lose a run's
+    # figures at the very end: cleaning up is best effort.
+    with tempfile.TemporaryDirectory(prefix="bench-loop-", ignore_cleanup_errors=True) as data_dir:
         os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
         from bench.django_setup import setup_django
 
