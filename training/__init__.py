@@ -29,6 +29,7 @@ PURE_MODULES = (
     "training.inference",
     "training.noise",
     "training.pipeline",
+    "training.projection",
     "training.schedule",
     "training.splits",
 )
