@@ -399,9 +399,11 @@ AUTO_ACCEPT_FOLDS = env_int("AUTO_ACCEPT_FOLDS", 5)
 # (training.services.label_audit); off, audits run only when an admin asks.
 LABEL_AUDIT_AFTER_TRAINING = env_bool("LABEL_AUDIT_AFTER_TRAINING", True)
 # The embedding map's t-SNE: "opentsne" (the default where it is installed) or "sklearn";
-# and the threads it may use on the training worker (bench/map.py measures both).
+# and the threads it may use on the training worker (bench/map.py measures both). One by
+# default: on cores other processes also use, OpenMP threads waiting at barriers cost far
+# more than a second thread saves; raise it where the training worker has cores to itself.
 EMBEDDING_MAP_METHOD = env_str("EMBEDDING_MAP_METHOD", "")
-EMBEDDING_MAP_JOBS = env_int("EMBEDDING_MAP_JOBS", 2)
+EMBEDDING_MAP_JOBS = env_int("EMBEDDING_MAP_JOBS", 1)
 # Before a taxonomy has any model, ingestion still embeds each image (with the default
 # backbone), so that the review queue can offer diverse picks and groups of similar images.
 COLD_START_EMBED = env_bool("TAXONOMY_COLD_START_EMBED", True)
