@@ -268,6 +268,7 @@ def map_points(*, client: Client, emap: EmbeddingMap) -> dict:
     keep = np.isin(layout.image_ids, np.fromiter(status_of, np.int64, len(status_of)))
     ids = layout.image_ids[keep]
     xy = layout.xy[keep]
+    on_map = set(ids.tolist())
 
     # One label per point: a person's first, else the most probable machine tag.
     label_of: dict[int, tuple[int, float]] = {}
@@ -315,7 +316,8 @@ def map_points(*, client: Client, emap: EmbeddingMap) -> dict:
         ],
         "statuses": [{"key": value, "name": str(name)} for value, name in statuses],
         "unlabelled": int(len(ids) - sum(counts.values())),
-        "notOnMap": int(
-            sum(1 for status in status_of.values() if status in MAPPED_STATUSES) - len(ids)
+        # Ingested since the layout: a new layout would place them.
+        "notOnMap": sum(
+            1 for pk, status in status_of.items() if status in MAPPED_STATUSES and pk not in on_map
         ),
     }
