@@ -254,3 +254,23 @@ def test_the_sweeper_fails_a_map_whose_worker_died(world):
     alive.refresh_from_db()
     assert dead.status == RunStatus.FAILED and "worker stopped" in dead.message
     assert alive.status == RunStatus.RUNNING
+
+
+@pytest.mark.usefixtures("tiny_backbone")
+def test_a_training_run_on_other_embeddings_queues_a_new_layout(
+    world, monkeypatch, django_capture_on_commit_callbacks
+):
+    from tests.training.builders import verified_library
+    from training.services.training import training_execute, training_request
+
+    verified_library(world, n=40)
+    queued = []
+    monkeypatch.setattr(tasks.compute_embedding_map, "delay", queued.append)
+    EmbeddingMap.objects.create(
+        client=world.client_a, status=RunStatus.SUCCEEDED, embedding_key="inception_v3"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        run = training_execute(run_id=training_request(taxonomy=world.taxonomy).pk)
+    assert run.status == RunStatus.SUCCEEDED, run.message
+    fresh = EmbeddingMap.objects.get(pk__in=queued)
+    assert fresh.client == world.client_a and fresh.status == RunStatus.QUEUED
