@@ -9,7 +9,8 @@ const DISTINCT = [
   "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948",
   "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac", "#17becf", "#bcbd22",
 ];
-export const UNLABELLED = "#5b6678";
+// Dimmer than any label colour: the unlabelled many recede, the labelled groups stand out.
+export const UNLABELLED = "#434a57";
 
 const STATUS = {
   uploaded: "#5b6678",
