@@ -156,3 +156,25 @@ def test_a_lasso_drawn_with_the_mouse_labels_its_group(world, page_as):
     page.click("#map-undo")
     page.locator('#map-message:has-text("15 images are back")').wait_for()
     assert not ImageLabel.objects.filter(image__in=left).exists()
+
+
+def test_a_failed_layout_is_said_in_words_and_another_can_be_asked_for(world, page_as):
+    EmbeddingMap.objects.create(
+        client=world.client_a,
+        status=RunStatus.FAILED,
+        message="Alpha University has no ingested images to lay out yet.",
+        finished_at=timezone.now(),
+    )
+    page = page_as(world.owner)
+    page.goto(PAGE)
+    page.locator('#map[data-state="empty"]').wait_for()
+    assert "No map has been laid out yet" in page.locator("#map-empty").inner_text()
+    job = page.locator("#map-job")
+    assert job.inner_text() == (
+        "The last layout failed: Alpha University has no ingested images to lay out yet."
+    )
+    page.click("#map-compute")
+    page.locator('#map-job:has-text("waits for a worker")').wait_for()
+    assert page.locator("#map-compute").is_disabled()
+    latest = EmbeddingMap.objects.filter(client=world.client_a).first()
+    assert latest.status == RunStatus.QUEUED and latest.requested_by == world.owner

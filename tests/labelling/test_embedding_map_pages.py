@@ -192,6 +192,7 @@ def test_a_lasso_leaves_out_what_cannot_be_decided_and_what_already_has_the_labe
         ({"images": [], "label": 1}, 400, "at least one image"),
         ({"images": ["x"], "label": 1}, 400, "Send JSON"),
         ({"label": 1}, 400, "Send JSON"),
+        ({"images": list(range(1, 5002)), "label": 1}, 400, "At most 5000 images"),
     ],
 )
 def test_a_bad_lasso_is_refused_in_words(client, mapped, body, status, words):
