@@ -274,3 +274,21 @@ def test_a_training_run_on_other_embeddings_queues_a_new_layout(
     assert run.status == RunStatus.SUCCEEDED, run.message
     fresh = EmbeddingMap.objects.get(pk__in=queued)
     assert fresh.client == world.client_a and fresh.status == RunStatus.QUEUED
+
+
+@pytest.mark.usefixtures("tiny_backbone")
+def test_images_without_a_stored_embedding_are_embedded_for_the_map(world):
+    from tests.training.builders import add_photo
+
+    rng = np.random.default_rng(0)
+    photos = [
+        add_photo(world.client_a, rng, warm=i % 2 == 0, status=ImageStatus.NEEDS_REVIEW)
+        for i in range(12)
+    ]
+    emap = EmbeddingMap.objects.create(client=world.client_a)
+    service.embedding_map_execute(map_id=emap.pk)
+    emap.refresh_from_db()
+    assert emap.status == RunStatus.SUCCEEDED, emap.message
+    assert emap.n_points == 12
+    assert ImageEmbedding.objects.filter(image__in=photos, key=key()).count() == 12
+    assert service.layout_read(emap).image_ids.tolist() == [p.pk for p in photos]

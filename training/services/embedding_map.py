@@ -24,10 +24,11 @@ from django.utils import timezone
 
 from labelling.models import Client, Image, ImageStatus
 from training.backbones import embedding_key, get_spec
-from training.embedding_store import embeddings_ensure
+from training.embedding_store import embeddings_ensure, from_bytes
 from training.models import (
     ACTIVE_RUN_STATUSES,
     EmbeddingMap,
+    ImageEmbedding,
     MapPhase,
     ModelVersion,
     RunStatus,
@@ -45,6 +46,7 @@ MAPPED_STATUSES = (
     ImageStatus.REJECTED,
 )
 FILE_FORMAT = "taxonomy-map/1"
+EMBED_CHUNK = 500  # images embedded per step (and per progress report) when some lack one
 
 
 class MapUnavailable(Exception):
@@ -180,17 +182,27 @@ def _compute(emap: EmbeddingMap) -> tuple[str, str]:
     )
     if not images:
         raise ValueError(f"{client.name} has no ingested images to lay out yet.")
-    _phase(emap, MapPhase.EMBEDDING, 0, len(images))
-    embedded = embeddings_ensure(
-        images,
-        backbone,
-        embedding,
-        progress=lambda done, total: _phase(emap, MapPhase.EMBEDDING, done, total),
-    )
-    ids = np.asarray([image.pk for image in images if image.pk in embedded.vectors], np.int64)
+    # The stored ones by a join on the client (not an IN list of 50,000 ids); the missing
+    # ones are embedded now, a chunk at a time.
+    vectors = {
+        image_id: from_bytes(vector, dim)
+        for image_id, vector, dim in ImageEmbedding.objects.filter(
+            image__client=client, image__status__in=MAPPED_STATUSES, key=emap.embedding_key
+        )
+        .values_list("image_id", "vector", "dim")
+        .iterator(chunk_size=2000)
+    }
+    missing = [image for image in images if image.pk not in vectors]
+    _phase(emap, MapPhase.EMBEDDING, len(images) - len(missing), len(images))
+    for start in range(0, len(missing), EMBED_CHUNK):
+        chunk = missing[start : start + EMBED_CHUNK]
+        vectors.update(embeddings_ensure(chunk, backbone, embedding).vectors)
+        done = len(images) - len(missing) + start + len(chunk)
+        _phase(emap, MapPhase.EMBEDDING, done, len(images))
+    ids = np.asarray([image.pk for image in images if image.pk in vectors], np.int64)
     if len(ids) == 0:
         raise ValueError(f"None of {client.name}'s images could be embedded for the map.")
-    X = np.stack([embedded.vectors[int(pk)] for pk in ids])
+    X = np.stack([vectors[int(pk)] for pk in ids])
 
     method = settings.EMBEDDING_MAP_METHOD or default_method()
     phases = {"pca": MapPhase.PCA, "tsne": MapPhase.TSNE}
