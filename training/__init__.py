@@ -27,6 +27,7 @@ PURE_MODULES = (
     "training.head_training",
     "training.heads",
     "training.inference",
+    "training.new_label_clusters",
     "training.noise",
     "training.pipeline",
     "training.projection",

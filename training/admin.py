@@ -9,6 +9,7 @@ from training.models import (
     LabelNoiseScore,
     ModelActivation,
     ModelVersion,
+    NoLabelGrouping,
     PredictionJob,
     RetrainingPolicy,
     TrainingExclusion,
@@ -105,3 +106,9 @@ class EmbeddingMapAdmin(admin.ModelAdmin):
     list_display = ["client", "status", "phase", "n_points", "method", "created_at"]
     list_filter = ["status"]
     readonly_fields = [f.name for f in EmbeddingMap._meta.fields]
+
+
+@admin.register(NoLabelGrouping)
+class NoLabelGroupingAdmin(admin.ModelAdmin):
+    list_display = ["client", "computed_at", "requested_at", "silhouette"]
+    readonly_fields = [f.name for f in NoLabelGrouping._meta.fields]

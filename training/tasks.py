@@ -125,3 +125,13 @@ def compute_embedding_map(map_id: int) -> None:
     from training.services.embedding_map import embedding_map_execute
 
     embedding_map_execute(map_id=map_id)
+
+
+@shared_task(name="training.group_no_label", queue="training", acks_late=True, ignore_result=True)
+def group_no_label(client_id: int) -> None:
+    from labelling.models import Client
+    from training.services.new_label_candidates import no_label_grouping_compute
+
+    client = Client.objects.filter(pk=client_id).first()
+    if client is not None:
+        no_label_grouping_compute(client=client)

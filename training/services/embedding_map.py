@@ -44,6 +44,7 @@ MAPPED_STATUSES = (
     ImageStatus.NEEDS_REVIEW,
     ImageStatus.VERIFIED,
     ImageStatus.REJECTED,
+    ImageStatus.NO_LABEL,
 )
 FILE_FORMAT = "taxonomy-map/1"
 EMBED_CHUNK = 500  # images embedded per step (and per progress report) when some lack one

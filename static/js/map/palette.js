@@ -19,6 +19,7 @@ const STATUS = {
   needs_review: "#f28e2b",
   verified: "#59a14f",
   rejected: "#e15759",
+  no_label: "#17becf",
   failed: "#b07aa1",
 };
 
