@@ -21,6 +21,7 @@ PURE_MODULES = (
     "training.backbones.torch_pickle",
     "training.backbones.wrapper",
     "training.calibration",
+    "training.defaults",
     "training.diversity",
     "training.evaluation",
     "training.finetune",
