@@ -120,7 +120,7 @@ def wait_for_http(url: str, *, any_answer: bool = False, timeout: float = 60) ->
     while time.monotonic() < deadline:
         try:
             response = requests.get(url, timeout=2)
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or still starting
             time.sleep(0.2)
             continue
         if any_answer or response.ok:

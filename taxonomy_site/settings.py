@@ -199,7 +199,14 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "staticfiles")))
 # Front-end libraries come from npm (package.json) and are served by the app: no CDN.
-STATICFILES_DIRS = [BASE_DIR / "static", ("uppy", BASE_DIR / "node_modules" / "uppy" / "dist")]
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    ("uppy", BASE_DIR / "node_modules" / "uppy" / "dist"),
+    # The embedding map's WebGL scatter plot, and the two libraries its build imports.
+    ("regl-scatterplot", BASE_DIR / "node_modules" / "regl-scatterplot" / "dist"),
+    ("regl", BASE_DIR / "node_modules" / "regl" / "dist"),
+    ("pub-sub-es", BASE_DIR / "node_modules" / "pub-sub-es" / "dist"),
+]
 # Without collectstatic (development, tests) WhiteNoise serves straight from the finders.
 WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", DEBUG)
 MEDIA_URL = "media/"
@@ -348,6 +355,12 @@ AUTO_ACCEPT_FOLDS = env_int("AUTO_ACCEPT_FOLDS", 5)
 # After each head run the training queue audits the verified labels with the new model
 # (training.services.label_audit); off, audits run only when an admin asks.
 LABEL_AUDIT_AFTER_TRAINING = env_bool("LABEL_AUDIT_AFTER_TRAINING", True)
+# The embedding map's t-SNE: "opentsne" (the default where it is installed) or "sklearn";
+# and the threads it may use on the training worker (bench/map.py measures both). One by
+# default: on cores other processes also use, OpenMP threads waiting at barriers cost far
+# more than a second thread saves; raise it where the training worker has cores to itself.
+EMBEDDING_MAP_METHOD = env_str("EMBEDDING_MAP_METHOD", "")
+EMBEDDING_MAP_JOBS = env_int("EMBEDDING_MAP_JOBS", 1)
 # Before a taxonomy has any model, ingestion still embeds each image (with the default
 # backbone), so that the review queue can offer diverse picks and groups of similar images.
 COLD_START_EMBED = env_bool("TAXONOMY_COLD_START_EMBED", True)

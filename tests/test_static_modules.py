@@ -35,7 +35,7 @@ def test_it_rewrites_module_imports_to_hashed_files(collected):
 
 
 @pytest.mark.parametrize(
-    "entry", ["js/review.js", "js/upload.js", "js/models.js", "js/suspects.js"]
+    "entry", ["js/review.js", "js/upload.js", "js/models.js", "js/suspects.js", "js/map.js"]
 )
 def test_every_module_a_page_loads_exists_under_its_hashed_name(collected, entry):
     root, manifest = collected
@@ -47,5 +47,18 @@ def test_every_module_a_page_loads_exists_under_its_hashed_name(collected, entry
         seen.add(path)
         assert path.is_file(), path
         for name in IMPORT.findall(path.read_text()):
-            todo.append((path.parent / name).resolve())
+            if name.startswith(("./", "../")):  # a bare name is the page's import map's
+                todo.append((path.parent / name).resolve())
     assert len(seen) > 1, "the page loads the shared request helper"
+
+
+def test_the_map_modules_bare_imports_keep_their_names(collected):
+    """The map's npm library imports "regl" and "pub-sub-es" by name (the page's import map
+    resolves them): collectstatic must leave those names, and hash the files they map to."""
+    root, manifest = collected
+    library = (root / manifest["regl-scatterplot/regl-scatterplot.esm.js"]).read_text()
+    assert set(IMPORT.findall(library)) >= {"regl", "pub-sub-es"}
+    page = (root / manifest["js/map.js"]).read_text()
+    assert "regl-scatterplot" in IMPORT.findall(page)
+    for target in ("pub-sub-es/index.js", "regl/regl.min.js", "js/map/regl-global.js"):
+        assert (root / manifest[target]).is_file(), target

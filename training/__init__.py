@@ -31,6 +31,7 @@ PURE_MODULES = (
     "training.new_label_clusters",
     "training.noise",
     "training.pipeline",
+    "training.projection",
     "training.schedule",
     "training.splits",
 )

@@ -3,6 +3,7 @@ from django.contrib import admin
 from training.models import (
     ActiveModel,
     ClientModelSettings,
+    EmbeddingMap,
     ImageEmbedding,
     LabelAudit,
     LabelNoiseScore,
@@ -97,6 +98,14 @@ class LabelAuditAdmin(admin.ModelAdmin):
 class TrainingExclusionAdmin(admin.ModelAdmin):
     list_display = ["image", "excluded_by", "reason", "created_at"]
     readonly_fields = ["image", "excluded_by", "created_at"]
+
+
+@admin.register(EmbeddingMap)
+class EmbeddingMapAdmin(admin.ModelAdmin):
+    # Computed by the training worker: what it did is read here, not edited.
+    list_display = ["client", "status", "phase", "n_points", "method", "created_at"]
+    list_filter = ["status"]
+    readonly_fields = [f.name for f in EmbeddingMap._meta.fields]
 
 
 @admin.register(NoLabelGrouping)

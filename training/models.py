@@ -371,6 +371,65 @@ class TrainingExclusion(models.Model):
         return f"Image {self.image_id} excluded from training"
 
 
+class MapPhase(models.TextChoices):
+    """What a running embedding map is doing now."""
+
+    WAITING = "", "Waiting for a worker"
+    EMBEDDING = "embedding", "Embedding images"
+    PCA = "pca", "Reducing dimensions (PCA)"
+    TSNE = "tsne", "Laying out (t-SNE)"
+    STORING = "storing", "Storing"
+
+
+class EmbeddingMap(models.Model):
+    """A 2-D layout of one client's images from their stored embeddings (the map page):
+    recomputed on demand and after a training run changes the embeddings. The layout itself
+    is a file in the product's storage (image ids and x, y), written under a new name every
+    time; this row points at it only once the file is complete."""
+
+    client = models.ForeignKey(
+        "labelling.Client", on_delete=models.CASCADE, related_name="embedding_maps"
+    )
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    phase = models.CharField(max_length=10, choices=MapPhase.choices, default="", blank=True)
+    phase_done = models.PositiveIntegerField(default=0)
+    phase_total = models.PositiveIntegerField(default=0)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Why it was computed: asked for on the map page, or after a training run.
+    reason = models.CharField(max_length=200, blank=True)
+    # The stored embeddings it laid out (training.backbones.embedding_key), and the version
+    # whose embeddings they are (None before any model: the cold-start kind).
+    embedding_key = models.CharField(max_length=64, blank=True)
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    method = models.CharField(max_length=20, blank=True)
+    n_points = models.PositiveIntegerField(default=0)
+    file = models.CharField(max_length=255, blank=True)  # storage name of the layout
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Single flight: one queued or running map per client, enforced by the database.
+            models.UniqueConstraint(
+                fields=["client"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="embedding_map_single_flight",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Embedding map of {self.client_id} ({self.status})"
+
+
 class NoLabelGrouping(models.Model):
     """The latest grouping of a client's images that fit no label (by their stored
     embeddings), offered to the taxonomy's maintainers as candidates for new labels.

@@ -4,7 +4,14 @@ never imports a service, so every service can import it at the top."""
 from __future__ import annotations
 
 from labelling.models import Client, Taxonomy
-from training.models import ActiveModel, ClientModelSettings, ModelActivation, ModelVersion
+from training.models import (
+    ActiveModel,
+    ClientModelSettings,
+    EmbeddingMap,
+    ModelActivation,
+    ModelVersion,
+    RunStatus,
+)
 
 
 def active_version(taxonomy: Taxonomy) -> ModelVersion | None:
@@ -107,3 +114,13 @@ def consenting_clients(client: Client) -> dict:
         client__sector_id=client.sector_id, trains_sector_model=False
     ).count()
     return {"consenting": total - refusing, "total": total}
+
+
+def latest_embedding_map(client: Client) -> EmbeddingMap | None:
+    """The client's newest map row, whatever its status (what the page says is going on)."""
+    return EmbeddingMap.objects.filter(client=client).first()
+
+
+def current_embedding_map(client: Client) -> EmbeddingMap | None:
+    """The client's newest laid-out map (what the page draws), or None."""
+    return EmbeddingMap.objects.filter(client=client, status=RunStatus.SUCCEEDED).first()

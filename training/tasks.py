@@ -29,6 +29,7 @@ def train(run_id: int) -> None:
 
 @shared_task(name="training.sweep_stale_runs", queue="ingest", ignore_result=True)
 def sweep_stale_runs() -> None:
+    from training.services.embedding_map import embedding_map_sweep_stale
     from training.services.label_audit import label_audit_sweep_stale
     from training.services.training import training_requeue_waiting, training_sweep_stale
 
@@ -37,6 +38,8 @@ def sweep_stale_runs() -> None:
     training_requeue_waiting(waiting_after=stale_after)
     # An audit has no heartbeat: it is failed once past its own time limit.
     label_audit_sweep_stale(stale_after=timedelta(seconds=audit_labels.time_limit + 60))
+    # A map beats at each phase; t-SNE, its longest, stays within the task's time limit.
+    embedding_map_sweep_stale(stale_after=timedelta(seconds=compute_embedding_map.time_limit + 60))
 
 
 @shared_task(name="training.requeue_stalled_prediction_jobs", queue="ingest", ignore_result=True)
@@ -108,6 +111,20 @@ def audit_labels(audit_id: int) -> None:
     from training.services.label_audit import label_audit_execute
 
     label_audit_execute(audit_id=audit_id)
+
+
+@shared_task(
+    name="training.compute_embedding_map",
+    queue="training",
+    acks_late=True,
+    # t-SNE of a large library: minutes on a CPU, not Celery's default.
+    soft_time_limit=3600,
+    time_limit=3600 + 300,
+)
+def compute_embedding_map(map_id: int) -> None:
+    from training.services.embedding_map import embedding_map_execute
+
+    embedding_map_execute(map_id=map_id)
 
 
 @shared_task(name="training.group_no_label", queue="training", acks_late=True, ignore_result=True)

@@ -34,6 +34,7 @@ from training.models import (
 from training.runtime import input_size_for
 from training.selectors import active_version
 from training.services.dataset import Dataset, NotEnoughData, gold_flags, verified_dataset
+from training.services.embedding_map import embedding_maps_after_training
 from training.services.evaluation import gold_answers_record, gold_test_set
 from training.services.label_audit import label_audit_request
 from training.services.policy import policy_compute
@@ -155,6 +156,8 @@ def training_execute(*, run_id: int) -> TrainingRun | None:
     ):
         # A new model sees the labels afresh: audit them with it.
         label_audit_request(taxonomy=run.taxonomy, model_version=version, user=run.requested_by)
+    # A version that reads other embeddings moves every image: lay the maps out again.
+    embedding_maps_after_training(model_version=version)
     return run
 
 

@@ -16,6 +16,7 @@ from labelling.services.review.decisions import (
     review_submit,
 )
 from labelling.services.review.groups import review_group_label, review_group_next
+from labelling.services.review.lasso import MAX_LASSO, LassoOutcome, images_label_lasso
 from labelling.services.review.leases import lease_seconds, review_leases_sweep, review_release
 from labelling.services.review.queue import MAX_ITEMS, QueueItem, review_next
 from labelling.services.review.undo import UndoOutcome, review_undo
@@ -23,13 +24,16 @@ from labelling.services.review.undo import UndoOutcome, review_undo
 __all__ = [
     "MAX_DECISIONS",
     "MAX_ITEMS",
+    "MAX_LASSO",
     "Decision",
+    "LassoOutcome",
     "NothingToUndo",
     "QueueItem",
     "ReviewConflict",
     "UndoOutcome",
     "image_correct",
     "images_label_group",
+    "images_label_lasso",
     "lease_seconds",
     "review_group_label",
     "review_group_next",

@@ -73,28 +73,36 @@ def image_correct(*, client: Client, user, decision: Decision) -> Review:
 
 
 def images_label_group(
-    *, client: Client, user, image_ids: Sequence[int], label: int
+    *, client: Client, user, image_ids: Sequence[int], label: int, limit: int = MAX_DECISIONS
 ) -> list[Review]:
     """Cluster labelling: a person gives one label to a group of similar images they looked
     at together (the ones they deselected are not in ``image_ids``). All or none, as one
-    submission of one decision per image."""
+    submission of one decision per image (so one undo takes it back). ``limit``: the most
+    images at once (a lasso on the embedding map takes more than a grid page)."""
     decisions = [Decision(image=pk, decision="correct", labels=(label,)) for pk in image_ids]
-    return _decide(client=client, user=user, decisions=decisions, with_leases=False)
+    return _decide(client=client, user=user, decisions=decisions, with_leases=False, limit=limit)
 
 
 class _Moved(Exception):
     """Inside the write: a hold or an image was no longer what the reads before it saw."""
 
 
-def _decide(*, client: Client, user, decisions: Sequence[Decision], with_leases: bool):
+def _decide(
+    *,
+    client: Client,
+    user,
+    decisions: Sequence[Decision],
+    with_leases: bool,
+    limit: int = MAX_DECISIONS,
+):
     """Everything is read and checked first, outside any transaction; the transaction then
     only writes, and each of its writes is conditional on what was read (the hold's token,
     the image's status and status_changed_at), so a change in between rolls it all back.
     On SQLite this keeps the one write lock for as short as possible."""
     if not decisions:
         raise ValidationError("No decisions were sent.")
-    if len(decisions) > MAX_DECISIONS:
-        raise ValidationError(f"At most {MAX_DECISIONS} decisions at a time.")
+    if len(decisions) > limit:
+        raise ValidationError(f"At most {limit} decisions at a time.")
     ids = [d.image for d in decisions]
     if len(set(ids)) != len(ids):
         raise ValidationError("An image appears twice in one submission.")
