@@ -27,6 +27,7 @@ PURE_MODULES = (
     "training.head_training",
     "training.heads",
     "training.inference",
+    "training.multi_label",
     "training.noise",
     "training.pipeline",
     "training.schedule",

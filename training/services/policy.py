@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from training.models import ClientModelSettings, ModelVersion
+from training.multi_label import LIKELY_AT, accepted_labels
 
 MIN_SUPPORT = 5  # held-out items a class needs at a threshold before its precision counts
 
@@ -52,7 +53,15 @@ def policy_compute(
         "validation": chosen.as_dict(),
     }
     test = heldout.get("test")
-    if test and not multi_label and len(test["y"]):
+    if test and multi_label and len(test["y"]):
+        from training.multi_label import auto_tag_figures
+
+        # An image is tagged alone when every likely label reaches its threshold; its
+        # tags are counted one by one for the precision.
+        policy["test"] = auto_tag_figures(
+            np.asarray(test["proba"], dtype=np.float64), np.asarray(test["y"]), chosen.values
+        )
+    elif test and not multi_label and len(test["y"]):
         proba = np.asarray(test["proba"], dtype=np.float64)
         y = np.asarray(test["y"], dtype=np.int64)
         accepted = auto_accept(proba, chosen.values)
@@ -113,17 +122,54 @@ def policy_for_client(model_version: ModelVersion, settings: ClientModelSettings
     return policy
 
 
-def auto_accepts(
-    model_version: ModelVersion, top_label: int, top_probability: float, *, client_id=None
-) -> bool:
-    """Auto-tag when the calibrated top-1 probability reaches the threshold that gave its
-    class the client's target precision on held-out images; else a person decides."""
+def _client_thresholds(model_version: ModelVersion, client_id) -> dict | None:
     settings = (
         ClientModelSettings.objects.filter(client_id=client_id).first() if client_id else None
     )
     try:
         policy = policy_for_client(model_version, settings)
     except ValueError:
-        return False  # no held-out data to meet the client's target with: people decide
-    threshold = (policy.get("thresholds") or {}).get(str(top_label))
+        return None  # no held-out data to meet the client's target with: people decide
+    return policy.get("thresholds") or {}
+
+
+def is_multi_label_version(model_version: ModelVersion) -> bool:
+    return (model_version.metrics or {}).get("kind") == "multi_label"
+
+
+def auto_accepts(
+    model_version: ModelVersion, top_label: int, top_probability: float, *, client_id=None
+) -> bool:
+    """Auto-tag when the calibrated top-1 probability reaches the threshold that gave its
+    class the client's target precision on held-out images; else a person decides."""
+    thresholds = _client_thresholds(model_version, client_id)
+    threshold = (thresholds or {}).get(str(top_label))
     return threshold is not None and top_probability >= float(threshold)
+
+
+def auto_accepted_labels(
+    model_version: ModelVersion, ranked: list[dict], *, client_id=None
+) -> list[dict]:
+    """The ranked entries ({label, probability}) the model tags an image with on its own,
+    highest first; [] when a person decides. Multi-class: the top label when it reaches its
+    threshold. Multi-label: every label that reaches its own, provided every label the model
+    finds likely does (training.multi_label)."""
+    if not ranked:
+        return []
+    if not is_multi_label_version(model_version):
+        top = ranked[0]
+        accepted = auto_accepts(
+            model_version, top["label"], top["probability"], client_id=client_id
+        )
+        return [top] if accepted else []
+    thresholds = _client_thresholds(model_version, client_id)
+    if not thresholds:
+        return []
+    # A label the model did not rank is less probable than every ranked one: leaving it
+    # out changes nothing unless the ranking is all likely labels, then people decide.
+    row = [float(entry["probability"]) for entry in ranked]
+    # A label without a threshold never reached the target: never accepted.
+    cuts = [float(thresholds.get(str(entry["label"]), np.inf)) for entry in ranked]
+    if len(ranked) < len(model_version.class_labels) and row[-1] >= LIKELY_AT:
+        return []
+    return [ranked[i] for i in accepted_labels(row, cuts)]
