@@ -144,14 +144,17 @@ class Reviewer:
                 seconds += self.choose_label()
         return seconds
 
-    def grid_cost(self, ranked_labels: list[int], truth: int) -> float:
-        """A tile looked at in a page of its top label; a wrong one is deselected and then
-        fixed in single mode, where its wrong top suggestion is still shown first."""
+    def grid_cost(self, ranked_labels: list[int], truth: int, page_label: int) -> float:
+        """A tile looked at in a page of one class; a wrong one is deselected and then fixed
+        in single mode, where the review page offers the page's class last (the reviewer
+        has just said it is wrong), so the model's next guess comes first."""
         seconds = self._pay("grid", GRID_LOOK)
-        if ranked_labels[:1] == [truth]:
+        if truth == page_label:
             return seconds
         self.actions["deselect"] += 1
-        return seconds + self.cost(ranked_labels, truth)
+        offered = [lb for lb in ranked_labels if lb != page_label]
+        offered += [lb for lb in ranked_labels if lb == page_label]
+        return seconds + self.cost(offered, truth)
 
 
 def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0) -> dict:
@@ -286,7 +289,7 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
                             int(e["label"]) for e in (prediction.ranked if prediction else [])
                         ]
                         reviewer.looked_at()
-                        reviewer.seconds += reviewer.grid_cost(ranked, truth_of[image.pk])
+                        reviewer.seconds += reviewer.grid_cost(ranked, truth_of[image.pk], label)
                         settle(image.pk)
                     continue
                 # Then single mode for what the model has not seen: nothing to suggest.

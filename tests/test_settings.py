@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from taxonomy_site.settings import env_bool, env_float, env_int, env_str
+from taxonomy_site.env import env_bool, env_float, env_int, env_str
 
 ROOT = Path(__file__).resolve().parent.parent
 

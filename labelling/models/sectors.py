@@ -120,6 +120,11 @@ class Label(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def retire(self) -> None:
+        """Take the label out of use (reviews and predictions keep pointing at it)."""
+        self.is_active = False
+        self.save(update_fields=["is_active"])
+
     def clean(self) -> None:
         if self.parent_id is None:
             return

@@ -176,8 +176,7 @@ def label_retire(*, label: Label, user=None) -> Label:
                 f"“{label.key}” still has active children ({', '.join(children)}): "
                 "retire or move them first."
             )
-        label.is_active = False
-        label.save(update_fields=["is_active"])
+        label.retire()
         taxonomy_changed(
             taxonomy=taxonomy,
             user=user,

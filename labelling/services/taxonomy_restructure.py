@@ -73,8 +73,7 @@ def label_merge(*, label: Label, into: Label, user=None) -> dict:
         moved = ImageLabel.objects.filter(label=label).update(label=into)
         children = Label.objects.filter(parent=label).update(parent=into)
         predictions = _merge_predictions(taxonomy, label=label, into=into)
-        label.is_active = False
-        label.save(update_fields=["is_active"])
+        label.retire()
         taxonomy_changed(
             taxonomy=taxonomy,
             user=user,
@@ -163,8 +162,7 @@ def label_split(*, label: Label, into: list[NewLabel], user=None) -> dict:
         to_review = Image.objects.filter(pk__in=image_ids).move_status(
             ImageStatus.NEEDS_REVIEW, from_statuses=BACK_TO_REVIEW_FROM
         )
-        label.is_active = False
-        label.save(update_fields=["is_active"])
+        label.retire()
         names = ", ".join(f"“{m.name}”" for m in created)
         taxonomy_changed(
             taxonomy=taxonomy,

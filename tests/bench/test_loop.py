@@ -51,9 +51,11 @@ def test_the_cost_model_is_fixed():
     assert reviewer.cost([3, 1, 2], 2) == 2.5
     assert reviewer.cost(list(range(20)), 12) == 6.0
     assert reviewer.cost([], 1) == 6.0
-    assert reviewer.grid_cost([3, 1, 2], 3) == 0.4
-    assert reviewer.grid_cost([3, 1, 2], 2) == 0.4 + 2.5
-    assert reviewer.grid_cost(list(range(20)), 12) == 0.4 + 6.0
+    assert reviewer.grid_cost([3, 1, 2], 3, page_label=3) == 0.4
+    # A deselected tile is fixed with the page's class offered last: the next guess is first.
+    assert reviewer.grid_cost([3, 1, 2], 1, page_label=3) == 0.4 + 1.5
+    assert reviewer.grid_cost([3, 1, 2], 2, page_label=3) == 0.4 + 2.5
+    assert reviewer.grid_cost(list(range(20)), 12, page_label=0) == 0.4 + 6.0
     # Nothing suggested: a small taxonomy's labels have keys on the page, a large one's not.
     keyed = loop.Reviewer(keyed_taxonomy=True)
     assert keyed.cost([], 1) == 2.5

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -175,6 +177,27 @@ def new_page(
         _screenshot(request, folder, pages)
     for context in contexts:
         context.close()
+    _wait_for_requests_in_flight()
+
+
+def _wait_for_requests_in_flight(timeout: float = 15.0) -> None:
+    """Wait until the live server has answered every request the closed pages had sent.
+
+    A page's polling (a heartbeat, a status poll) can be mid-request when the test ends;
+    its thread then still holds the in-memory SQLite database (the session row it writes)
+    while the next fixture flushes it, and the flush fails with "database table is locked".
+    The live server runs each request in a thread of socketserver's, named after its
+    target."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = [
+            thread
+            for thread in threading.enumerate()
+            if thread.name.endswith("(process_request_thread)") and thread.is_alive()
+        ]
+        if not busy:
+            return
+        busy[0].join(0.05)
 
 
 @pytest.fixture

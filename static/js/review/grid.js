@@ -126,8 +126,12 @@ export function acceptPage() {
   if (wrong.length) {
     // The deselected ones are still ours: decide them now, one by one.
     state.view = "fix";
+    // The reviewer has just said the page's class is wrong for these: it moves to the end
+    // of each one's suggestions, so the model's next guess is the one offered first.
+    var pageLabel = config.filters.label;
     state.fixing = wrong.map(function (item) {
       preload(item, item.file);
+      item.suggestions = demoted(item.suggestions, pageLabel);
       return item;
     });
     gridSection.hidden = true;
@@ -136,6 +140,12 @@ export function acceptPage() {
   } else {
     showPage();
   }
+}
+
+export function demoted(suggestions, labelId) {
+  if (labelId === null || labelId === undefined) return suggestions;
+  var others = suggestions.filter(function (s) { return s.label !== labelId; });
+  return others.concat(suggestions.filter(function (s) { return s.label === labelId; }));
 }
 
 export function leaveFix() {
