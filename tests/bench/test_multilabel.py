@@ -73,7 +73,8 @@ def test_it_reports_per_label_figures_exact_match_and_the_baseline_as_json(tree,
         assert figures["exact_match"]["n"] == 6
         low, high = figures["exact_match"]["ci95"]
         assert 0 <= low <= high <= 1
-    assert set(result["product"]["auto_accept"]) >= {"coverage", "precision", "exact_match"}
+    for rule in ("auto_accept", "auto_accept_likely_rule"):
+        assert set(result["product"][rule]) >= {"coverage", "precision", "exact_match"}
     assert 1 <= result["labels_per_mosaic"]["test"] <= 3
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from training.calibration import per_class_thresholds
-from training.multi_label import accepted_labels, auto_tag_figures
+from training.multi_label import absence_thresholds, accepted_labels, auto_tag_figures
 from training.services.policy import policy_compute
 
 THRESHOLDS = [0.9, 0.8, 2.0]  # the third label never reached its target
@@ -24,6 +24,24 @@ def test_a_likely_label_short_of_its_threshold_sends_the_image_to_people():
 
 def test_an_image_with_no_likely_label_is_not_tagged():
     assert accepted_labels([0.2, 0.3, 0.1], THRESHOLDS) == []
+
+
+def test_with_thresholds_of_absence_every_label_must_be_decided_one_way_or_the_other():
+    absent = [0.1, 0.2, 0.05]
+    # Label 2 at 0.3 is not likely, but not surely absent either: people decide.
+    assert accepted_labels([0.95, 0.05, 0.3], THRESHOLDS, absent) == []
+    assert accepted_labels([0.95, 0.05, 0.01], THRESHOLDS, absent) == [0]
+    # A label that can never be called absent (-1) sends every image without it to people.
+    assert accepted_labels([0.95, 0.05, 0.01], THRESHOLDS, [0.1, 0.2, -1.0]) == []
+
+
+def test_a_threshold_of_absence_is_the_highest_probability_under_which_no_is_right():
+    # Label 0: truly absent under 0.4 and present above; label 1: present everywhere.
+    proba = np.array([[p, 0.9] for p in np.linspace(0.01, 0.99, 99)])
+    truth = np.array([[int(p > 0.4), 1] for p in np.linspace(0.01, 0.99, 99)])
+    absent = absence_thresholds(proba, truth, target_precision=0.9, min_support=5)
+    assert 0.39 <= absent[0] <= 0.45
+    assert absent[1] == -1.0
 
 
 def test_thresholds_and_probabilities_must_match():
@@ -64,7 +82,8 @@ def test_the_rule_on_thresholds_chosen_per_label_keeps_the_target_on_new_images(
         proba_val, truth_val, target_precision=0.95, multi_label=True, min_support=5
     )
     proba_test, truth_test = _separable(200, seed=1)
-    figures = auto_tag_figures(proba_test, truth_test, chosen.values)
+    absent = absence_thresholds(proba_val, truth_val, target_precision=0.95, min_support=5)
+    figures = auto_tag_figures(proba_test, truth_test, chosen.values, absent)
     assert figures["coverage"] > 0.9
     assert figures["precision"] >= 0.95 and figures["exact_match"] >= 0.9
 
@@ -78,6 +97,8 @@ def test_a_multi_label_policy_says_what_it_buys_on_the_gold_test_images():
     }
     policy = policy_compute(heldout, [11, 12, 13], target=0.95, multi_label=True)
     assert set(policy["thresholds"]) == {"11", "12", "13"}
+    assert set(policy["absent_thresholds"]) == {"11", "12", "13"}
+    assert all(0.29 <= t < 0.8 for t in policy["absent_thresholds"].values())
     test = policy["test"]
     assert test["n"] == 80 and test["auto_accepted"] >= 70
     assert test["precision"] >= 0.95 and test["tags"] >= test["auto_accepted"]
