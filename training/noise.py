@@ -117,11 +117,24 @@ def out_of_sample_proba(
     seed: int = 0,
     C: float = 1.0,
     fit: FoldFitter | None = None,
+    known: np.ndarray | None = None,
 ) -> np.ndarray:
-    """k-fold probabilities: each row predicted by a model that never saw it."""
+    """k-fold probabilities: each row predicted by a model that never saw it.
+
+    ``known`` (n, n_classes), NaN in the rows still to compute: probabilities a caller
+    already has from models that never saw those rows (the out-of-fold scores a training
+    run chose its thresholds on). They are used as they are, and a fold is trained only
+    when one of its held-out rows is missing; with nothing known, every fold is."""
     fit = fit or logistic_fitter(C)
     X, codes = np.asarray(X, dtype=np.float64), np.asarray(codes)
     proba = np.zeros((len(X), n_classes))
+    missing = np.ones(len(X), dtype=bool)
+    if known is not None:
+        known = np.asarray(known, dtype=np.float64)
+        if known.shape != proba.shape:
+            raise ValueError(f"known probabilities {known.shape} for {proba.shape} rows")
+        missing = np.isnan(known).any(axis=1)
+        proba[~missing] = known[~missing]
     folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
         # Classes smaller than n_folds are expected in a growing library; they simply miss
@@ -129,6 +142,10 @@ def out_of_sample_proba(
         warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
         splits = list(folds.split(X, codes))
     for train, held_out in splits:
+        # The same folds whatever is known, so a row gets the same model either way.
+        held_out = held_out[missing[held_out]]
+        if len(held_out) == 0:
+            continue
         present = np.unique(codes[train])
         if len(present) == 1:
             proba[np.ix_(held_out, present)] = 1.0
@@ -178,11 +195,14 @@ def audit_label_noise(
     seed: int = 0,
     model_proba=None,
     fit: FoldFitter | None = None,
+    known_proba=None,
 ) -> NoiseAudit:
     """Rank verified labels by how suspect they look; ``labels`` are class indices.
 
     ``model_proba`` (n, n_classes): the trained model's output for each row, for the spread
-    signal; ``fit``: how each fold's model is trained (logistic regression by default)."""
+    signal; ``fit``: how each fold's model is trained (logistic regression by default);
+    ``known_proba`` (n, n_classes), NaN where unknown: out-of-sample probabilities the
+    caller already has, so that only the folds holding the other rows are trained."""
     X = _normalise(np.asarray(embeddings, dtype=np.float64))
     labels = np.asarray(labels).astype(np.int64)
     if X.ndim != 2 or len(X) != len(labels):
@@ -194,8 +214,17 @@ def audit_label_noise(
     if len(present) < 2 or n < n_folds:
         raise ValueError("a noise audit needs at least two classes and one row per fold")
 
+    known = None
+    if known_proba is not None:
+        known_proba = np.asarray(known_proba, dtype=np.float64)
+        if known_proba.shape != (n, n_classes):
+            raise ValueError(f"known_proba is {known_proba.shape}, not {(n, n_classes)}")
+        # Over the classes present, rescaled to sum to one (a class with no verified image
+        # may have had some probability); a row stays unknown when any of it is.
+        known = known_proba[:, present]
+        known = known / known.sum(axis=1, keepdims=True).clip(min=1e-12)
     proba_present = out_of_sample_proba(
-        X, codes, n_classes=len(present), n_folds=n_folds, seed=seed, fit=fit
+        X, codes, n_classes=len(present), n_folds=n_folds, seed=seed, fit=fit, known=known
     )
     self_confidence = proba_present[np.arange(n), codes]
     neighbours = nearest_neighbours(X, k=k)

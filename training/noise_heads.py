@@ -43,8 +43,12 @@ NEIGHBOURS = 10
 FOLDS = 5
 
 
-def audit_with_product_heads(embeddings, labels, *, n_classes: int, model_proba=None, seed=0):
-    """The audit as the product runs it: k-fold product heads, 10 neighbours, 5 folds."""
+def audit_with_product_heads(
+    embeddings, labels, *, n_classes: int, model_proba=None, known_proba=None, seed=0
+):
+    """The audit as the product runs it: k-fold product heads, 10 neighbours, 5 folds.
+    ``known_proba``: out-of-sample probabilities already at hand (NaN rows where not); only
+    the folds holding the other rows train a head."""
     from training.noise import audit_label_noise
 
     return audit_label_noise(
@@ -55,5 +59,6 @@ def audit_with_product_heads(embeddings, labels, *, n_classes: int, model_proba=
         n_folds=FOLDS,
         seed=seed,
         model_proba=model_proba,
+        known_proba=known_proba,
         fit=head_fitter(),
     )

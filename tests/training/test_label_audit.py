@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 from celery.contrib.testing.worker import start_worker
 
+from labelling.models import ImageLabel
 from taxonomy_site.celery import app
 from tests.training.builders import add_photo
 from training.models import LabelAudit, LabelNoiseScore, RunStatus, TrainingExclusion
 from training.services.dataset import verified_dataset
 from training.services.label_audit import label_audit_execute, label_audit_request
-from training.services.training import training_request
+from training.services.training import training_execute, training_request
 
 pytestmark = pytest.mark.usefixtures("tiny_backbone")
 
@@ -78,6 +79,62 @@ def test_a_training_run_queues_an_audit_that_a_worker_runs_and_that_ranks_flippe
         assert score.self_confidence < 0.5
         assert len(score.neighbour_labels) == 10
         assert 0 <= score.spread <= 1
+
+
+def _count_audit_heads(monkeypatch) -> list:
+    """The heads the audit's own folds train (each still trained for real)."""
+    from training import noise_heads
+
+    calls: list = []
+    train_head = noise_heads.train_head
+
+    def counted(*args, **kwargs):
+        calls.append(len(args[0]))
+        return train_head(*args, **kwargs)
+
+    monkeypatch.setattr(noise_heads, "train_head", counted)
+    return calls
+
+
+@pytest.mark.django_db
+def test_the_audit_after_a_run_reuses_its_out_of_fold_scores_and_trains_no_head(world, monkeypatch):
+    _, wrong = noisy_library(world)
+    run = training_execute(run_id=training_request(taxonomy=world.taxonomy).pk)
+    version = run.model_version
+    stored = version.heldout["out_of_fold"]
+    gold = {int(pk) for pk in version.gold_answers}
+    # Every non-gold image was scored out of fold, so nothing is left for the audit to fit.
+    assert (
+        len(stored["image_ids"])
+        == run.model_version.metrics["training"]["n_train"] + (version.metrics["training"]["n_val"])
+    )
+    assert set(stored["image_ids"]) | gold == {
+        i.pk for i in verified_dataset(world.taxonomy).images
+    }
+
+    calls = _count_audit_heads(monkeypatch)
+    audit = label_audit_execute(audit_id=label_audit_request(taxonomy=world.taxonomy).pk)
+    assert audit.status == RunStatus.SUCCEEDED, audit.message
+    assert calls == []
+    scores = {s.image_id: s for s in LabelNoiseScore.objects.filter(audit=audit)}
+    assert len(scores) == 60
+    # Each non-gold image's self-confidence is the run's out-of-fold probability of its label.
+    for pk, row, y in zip(stored["image_ids"], stored["proba"], stored["y"], strict=True):
+        assert scores[pk].label_id == version.class_labels[y]
+        expected = (row[y] + 1e-6) / (sum(row) + 1e-6 * len(row))
+        assert scores[pk].self_confidence == pytest.approx(expected, abs=1e-6)
+    top = sorted(scores.values(), key=lambda s: s.rank)[: len(wrong)]
+    assert {s.image_id for s in top} == set(wrong)
+
+    # An image relabelled since the run is scored afresh: the audit trains the fold holding it.
+    relabelled = stored["image_ids"][0]
+    other = next(label for label in version.class_labels if label != scores[relabelled].label_id)
+    ImageLabel.objects.filter(image_id=relabelled).update(label_id=other)
+    calls.clear()
+    audit = label_audit_execute(audit_id=label_audit_request(taxonomy=world.taxonomy).pk)
+    assert audit.status == RunStatus.SUCCEEDED, audit.message
+    assert len(calls) == 1
+    assert LabelNoiseScore.objects.get(audit=audit, image_id=relabelled).label_id == other
 
 
 @pytest.mark.django_db

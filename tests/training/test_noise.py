@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from training.noise import audit_label_noise, neighbour_disagreement
+from training.noise import audit_label_noise, logistic_fitter, neighbour_disagreement
 
 pytestmark = pytest.mark.ml
 
@@ -49,6 +49,56 @@ def test_it_copes_with_a_tiny_class_and_an_absent_one():
     assert audit.out_of_sample_proba.shape == (len(labels), 5)
     assert (audit.out_of_sample_proba[:, 3] == 0).all()
     assert len(audit.ranking) == len(labels)
+
+
+def _counting_fitter(calls: list):
+    fit = logistic_fitter()
+
+    def counted(X, y, n_classes, seed):
+        calls.append(len(X))
+        return fit(X, y, n_classes, seed)
+
+    return counted
+
+
+def test_known_out_of_sample_rows_are_reused_and_only_the_folds_of_the_rest_train():
+    """What a training run hands over (its out-of-fold scores) replaces the audit's own
+    folds: the scores are those of the full audit, and only the folds holding a row that is
+    not known train a model."""
+    x, labels, _ = _clusters(seed=3)
+    calls: list = []
+    full = audit_label_noise(x, labels, k=8, seed=0, fit=_counting_fitter(calls))
+    assert len(calls) == 5
+
+    nothing = np.full(full.out_of_sample_proba.shape, np.nan)
+    calls.clear()
+    again = audit_label_noise(
+        x, labels, k=8, seed=0, fit=_counting_fitter(calls), known_proba=nothing
+    )
+    assert len(calls) == 5
+    np.testing.assert_array_equal(again.score, full.score)
+
+    unknown = [3, 50, 77]  # flipped ones among them: the suspects must not depend on it
+    known = full.out_of_sample_proba.copy()
+    known[unknown] = np.nan
+    calls.clear()
+    reused = audit_label_noise(
+        x, labels, k=8, seed=0, fit=_counting_fitter(calls), known_proba=known
+    )
+    assert 1 <= len(calls) <= len(unknown)  # the folds that hold the unknown rows, no more
+    np.testing.assert_allclose(reused.out_of_sample_proba, full.out_of_sample_proba, atol=1e-5)
+    np.testing.assert_allclose(
+        reused.out_of_sample_proba[unknown], full.out_of_sample_proba[unknown]
+    )
+    np.testing.assert_allclose(reused.score, full.score, atol=1e-5)
+    assert [s.index for s in reused.suspects] == [s.index for s in full.suspects]
+    assert {s.index for s in reused.suspects} == set(FLIPPED)
+
+
+def test_known_probabilities_of_the_wrong_shape_are_refused():
+    x, labels, _ = _clusters()
+    with pytest.raises(ValueError, match="known_proba"):
+        audit_label_noise(x, labels, k=8, known_proba=np.zeros((len(labels) - 1, 3)))
 
 
 def test_neighbour_disagreement_ignores_the_row_itself_even_among_duplicates():

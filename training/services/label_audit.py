@@ -117,16 +117,22 @@ def _audit(audit: LabelAudit) -> tuple[int, int]:
     proba, ids, _ = model_probabilities(version, images)
     row_of = {image_id: row for row, image_id in enumerate(ids)}
     column = {label_id: j for j, label_id in enumerate(version.class_labels)}
-    model_proba = np.full((len(images), len(dataset.class_labels)), 1 / len(dataset.class_labels))
+    wanted = np.array([column.get(label_id, -1) for label_id in dataset.class_labels])
+    n_classes = len(dataset.class_labels)
+    model_proba = np.full((len(images), n_classes), 1 / n_classes)
     for i, image in enumerate(images):
         if image.pk in row_of:
-            for c, label_id in enumerate(dataset.class_labels):
-                if label_id in column:
-                    model_proba[i, c] = proba[row_of[image.pk], column[label_id]]
+            model_proba[i, wanted >= 0] = proba[row_of[image.pk], wanted[wanted >= 0]]
     model_proba /= model_proba.sum(axis=1, keepdims=True).clip(min=1e-12)
 
     result = audit_with_product_heads(
-        X, labels, n_classes=len(dataset.class_labels), model_proba=model_proba
+        X,
+        labels,
+        n_classes=n_classes,
+        model_proba=model_proba,
+        known_proba=_known_out_of_sample(
+            version, images, labels, dataset.class_labels, proba=proba, row_of=row_of
+        ),
     )
     class_labels = np.asarray(dataset.class_labels)
     suggested = result.out_of_sample_proba.argmax(axis=1)
@@ -156,6 +162,45 @@ def _audit(audit: LabelAudit) -> tuple[int, int]:
     with transaction.atomic():
         LabelNoiseScore.objects.bulk_create(rows, batch_size=500)
     return len(suspects), len(images)
+
+
+def _known_out_of_sample(
+    version: ModelVersion,
+    images,
+    labels,
+    class_labels: list[int],
+    *,
+    proba: np.ndarray,
+    row_of: dict[int, int],
+) -> np.ndarray:
+    """The out-of-sample probabilities the version's training already computed, in the
+    audit's rows and columns (NaN rows where there are none): the out-of-fold scores its
+    thresholds were chosen on, for an image whose label is still the one they were computed
+    for; and the version's own output (``proba``, rows by image id in ``row_of``) for its
+    gold test images, which it never trained on. The audit trains folds only for what is
+    left: images verified since, or that no fold could score."""
+    known = np.full((len(images), len(class_labels)), np.nan)
+    column = {label_id: j for j, label_id in enumerate(version.class_labels)}
+    wanted = np.array([column.get(label_id, -1) for label_id in class_labels])
+
+    def in_audit_columns(row: np.ndarray) -> np.ndarray:
+        # A label the version does not know gets nothing from it.
+        return np.where(wanted >= 0, row[wanted.clip(min=0)], 0.0)
+
+    stored = (version.heldout or {}).get("out_of_fold") or {}
+    stored_row = {int(pk): r for r, pk in enumerate(stored.get("image_ids") or [])}
+    if stored_row:
+        stored_proba = np.asarray(stored["proba"], dtype=np.float64)
+        stored_y = stored["y"]
+        for i, image in enumerate(images):
+            r = stored_row.get(image.pk)
+            if r is not None and version.class_labels[stored_y[r]] == class_labels[labels[i]]:
+                known[i] = in_audit_columns(stored_proba[r])
+    gold = {int(pk) for pk in version.gold_answers or {}}
+    for i, image in enumerate(images):
+        if image.pk in gold and image.pk in row_of:
+            known[i] = in_audit_columns(proba[row_of[image.pk]])
+    return known
 
 
 def _votes(result, labels) -> np.ndarray:

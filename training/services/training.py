@@ -245,6 +245,9 @@ def _train(run: TrainingRun) -> ModelVersion:
         heldout["out_of_fold"] = {
             "proba": np.round(oof_proba, 5).tolist(),
             "y": y[rest][kept].tolist(),
+            # Whose they are: the label audit after this run reuses them instead of
+            # training its own folds over the same images.
+            "image_ids": [dataset.images[i].pk for i in rest[kept]],
         }
         metrics["training"]["n_out_of_fold"] = len(kept)
     policy = policy_compute(
