@@ -305,6 +305,14 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
                 client=client, status__in=[ImageStatus.VERIFIED, ImageStatus.AUTO_TAGGED]
             ).count()
             curve.append((round(reviewer.seconds, 1), settled))
+            # A long run says how far it is (stderr: the report and --json stay as they are).
+            print(
+                f"batch {start // BATCH + 1}/{-(-len(pool.paths) // BATCH)}: {settled} settled, "
+                f"reviewer {reviewer.seconds:.0f} s, "
+                f"{ModelVersion.objects.filter(taxonomy=taxonomy).count()} versions",
+                file=sys.stderr,
+                flush=True,
+            )
 
         tags = ImageLabel.objects.filter(image__client=client)
         correct = sum(1 for i, lb in tags.values_list("image_id", "label_id") if truth_of[i] == lb)
@@ -401,7 +409,9 @@ def main(argv=None) -> int:
     except ProtocolError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="bench-loop-") as data_dir:
+    # A file left in the throwaway data dir (an SQLite reader's -shm) must not lose a run's
+    # figures at the very end: cleaning up is best effort.
+    with tempfile.TemporaryDirectory(prefix="bench-loop-", ignore_cleanup_errors=True) as data_dir:
         os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
         from bench.django_setup import setup_django
 

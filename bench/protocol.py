@@ -2,8 +2,13 @@
 
     python -m bench.protocol --train ../shared/datasets/genki4k-smile/train \\
         [--train DIR ...] [--test DIR ...] [--merge NEW=a,b,...] [--classes a,b,...] \\
-        [--train-size 1000] [--test-size 100] [--seed 0] [--backbone efficientnet_lite0] \\
+        [--train-size 1000] [--test-size 100] [--seed 0] [--backbone NAME] \\
         [--mode head|finetune] [--noise 0.0] [--json OUT]
+
+Without --backbone, --mode, --input-size, --max-epochs or --embedding it runs what a new
+install of the product trains: the defaults come from ``training.defaults`` (which the
+settings read too, environment overrides included) and the backbone's own choice of
+embedding, so one command measures what users get.
 
 The method was judged on 1,000 training and 100 test images per task, by top-1 and top-3
 accuracy; this runs the product's own training code on such a draw from any class-folder
@@ -45,7 +50,7 @@ from bench.folders import (
     scan_roots,
     select_classes,
 )
-from training import pipeline
+from training import defaults, pipeline
 
 VALIDATION_FRACTION = 0.1
 EMBED_BATCH = 32
@@ -89,8 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
     add("--train-size", type=int, default=1000)
     add("--test-size", type=int, default=100)
     add("--seed", type=int, default=0)
-    add("--backbone", default="efficientnet_lite0")
-    add("--mode", choices=["head", "finetune"], default="head")
+    add(
+        "--backbone",
+        default=None,
+        help="default: the product's (training.defaults, which the settings read: "
+        f"{defaults.BACKBONE_ENV} or {defaults.DEFAULT_BACKBONE})",
+    )
+    add(
+        "--mode",
+        choices=list(pipeline.MODES),
+        default=None,
+        help=f"default: the product's ({defaults.DEFAULT_MODE})",
+    )
     add(
         "--noise",
         type=float,
@@ -102,13 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--input-size",
         type=int,
         default=None,
-        help="backbone input side in pixels (default: the backbone's own)",
+        help="backbone input side in pixels (default: the product's: "
+        f"{defaults.INPUT_SIZE_ENV} if set, else the backbone's own)",
     )
     add(
         "--max-epochs",
         type=int,
         default=None,
-        help="cap on epochs (default: the product's, 100 for heads, 30 for fine-tuning)",
+        help="cap on epochs (default: the product's, "
+        f"{defaults.MAX_EPOCHS['head']} for heads, {defaults.MAX_EPOCHS['finetune']} for "
+        "fine-tuning)",
     )
     add(
         "--baseline",
@@ -118,14 +136,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--embedding",
-        choices=["pooled", "pooled+grid"],
+        choices=["pooled", "pooled+grid", "pooled+grid+flip"],
         default=None,
         help="head mode: the kind of embedding the head trains on. Default: the product's "
         "choice for the backbone (pooled+grid for EfficientNet-Lite: the pooled output plus a "
         "3x3 grid of its stride-32 stage-6 features; pooled for Inception-v3); 'pooled' is "
-        "the backbone's plain pooled output",
+        "the backbone's plain pooled output; 'pooled+grid+flip' adds the mirror image's "
+        "pooled+grid (the head trains on both views and averages them when it predicts)",
     )
     add("--weights", default=None, help="file of ImageNet weights, if not the default place")
+    add(
+        "--embedding-cache",
+        metavar="DIR",
+        help="keep the frozen backbone's embeddings in DIR (keyed by file content, backbone, "
+        "kind and input size) and reuse them: runs that differ only in the head embed once",
+    )
     add(
         "--from-scratch",
         action="store_true",
@@ -200,10 +225,26 @@ def _summary(metrics: dict) -> dict:
 # --- the run ------------------------------------------------------------------------------
 
 
+def apply_product_defaults(args) -> None:
+    """Fill what the command line left out with what a new install of the product trains."""
+    if args.backbone is None:
+        args.backbone = defaults.default_backbone()
+    if args.mode is None:
+        args.mode = defaults.DEFAULT_MODE
+    if args.max_epochs is None:
+        args.max_epochs = defaults.MAX_EPOCHS[args.mode]
+    if args.input_size is None:
+        try:
+            args.input_size = defaults.backbone_input_size() or None
+        except ValueError as exc:
+            raise ProtocolError(str(exc)) from None
+
+
 def run_protocol(args, *, log=print) -> dict:
-    from training.backbones import POOLED, get_spec
+    from training.backbones import POOLED, embedding_views, get_spec
 
     started = time.monotonic()
+    apply_product_defaults(args)
     try:
         spec = get_spec(args.backbone)  # fails early on an unknown backbone
     except ValueError as exc:
@@ -288,7 +329,24 @@ def run_protocol(args, *, log=print) -> dict:
 
     embed_seconds = 0.0
     emb_train = emb_test = None
-    if args.mode == "head" or args.baseline:
+    cached = args.embedding_cache and not (args.from_scratch or args.weights)
+    if (args.mode == "head" or args.baseline) and cached:
+        from bench.embedding_cache import EmbeddingCache
+
+        # The same backbone, kind and decoding; each image embedded once across runs.
+        cache = EmbeddingCache(
+            args.backbone, embedding, "orig", size, root=Path(args.embedding_cache)
+        )
+        emb_train = cache.get([train_draw.paths[i] for i in kept_train], log=log)
+        emb_test = cache.get([test_draw.paths[i] for i in kept_test], log=log)
+        build_seconds = 0.0
+        # What embedding these images costs, as measured when they were embedded.
+        embed_seconds = cache.seconds_per_image * (len(emb_train) + len(emb_test))
+        log(
+            f"embeddings of {len(emb_train) + len(emb_test)} images from {cache.path} "
+            f"({1000 * cache.seconds_per_image:.1f} ms/image when embedded)"
+        )
+    elif args.mode == "head" or args.baseline:
         from training.backbones import build_backbone
 
         t0 = time.monotonic()
@@ -326,6 +384,7 @@ def run_protocol(args, *, log=print) -> dict:
         from_scratch=args.from_scratch,
         max_epochs=args.max_epochs,
         seed=args.seed,
+        views=embedding_views(embedding) if args.mode == "head" else 1,
         progress=None if args.mode == "head" else _epoch_log(log, t0),
     )
     train_seconds = time.monotonic() - t0
@@ -372,6 +431,7 @@ def run_protocol(args, *, log=print) -> dict:
         "mode": args.mode,
         "input_size": size,
         "embedding": embedding,
+        "max_epochs": args.max_epochs,
         "weights": "random (from scratch)" if args.from_scratch else "imagenet",
         "seed": args.seed,
         "classes": classes,

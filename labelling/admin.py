@@ -9,6 +9,7 @@ from labelling.models import (
     Client,
     ClientLabelName,
     Image,
+    ImageHashBand,
     ImageLabel,
     Label,
     Membership,
@@ -191,12 +192,20 @@ class ImageAdmin(admin.ModelAdmin):
         "status_changed_at",
         "failure_reason",
         "sha256",
+        "dhash",
         "width",
         "height",
         "size_bytes",
         "format",
     ]
     inlines = [ImageLabelInline]
+
+
+@admin.register(ImageHashBand)
+class ImageHashBandAdmin(admin.ModelAdmin):
+    # The near-duplicate index, written with the image's hash: read here, never edited.
+    list_display = ["image", "client", "key"]
+    readonly_fields = ["image", "client", "key"]
 
 
 @admin.register(Prediction)

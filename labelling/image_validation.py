@@ -27,6 +27,7 @@ from PIL import Image as PILImage
 from PIL import ImageCms, UnidentifiedImageError
 
 from labelling import active_content
+from labelling.perceptual_hash import dhash
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF")
 MIME_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "TIFF": "image/tiff"}
@@ -98,6 +99,9 @@ class ImageInfo:
     width: int  # as a person sees it: EXIF orientation applied
     height: int
     frames: int
+    # The perceptual hash of the upright picture (labelling.perceptual_hash), so that near-
+    # duplicates can be named in the upload's answer; "" where it could not be computed.
+    dhash: str = ""
 
     @property
     def mime_type(self) -> str:
@@ -143,7 +147,8 @@ def inspect_image(
         _refuse_active_content(data, image.format)
         if image.format == "JPEG":
             _refuse_truncated_jpeg(data, image)
-            image.draft(image.mode if image.mode in ("L", "RGB") else "RGB", (1, 1))
+            # As small as libjpeg scales (1/8) while keeping enough pixels for the hash.
+            image.draft(image.mode if image.mode in ("L", "RGB") else "RGB", _HASH_DRAFT)
         _refuse_over_budget(image, (width, height), max_decoded_bytes)
         try:
             image.load()
@@ -153,13 +158,15 @@ def inspect_image(
                 f"The {FORMAT_NAMES_BY_FORMAT[image.format]} file is damaged or incomplete "
                 f"and could not be read to the end ({_plain(exc)}). Upload it again.",
             ) from None
-        if _orientation(image) in _SWAPPING_ORIENTATIONS:
+        orientation = _orientation(image)
+        if orientation in _SWAPPING_ORIENTATIONS:
             width, height = height, width
         return ImageInfo(
             format=image.format,
             width=width,
             height=height,
             frames=getattr(image, "n_frames", 1),
+            dhash=_upright_hash(image, orientation),
         )
     finally:
         image.close()
@@ -402,6 +409,26 @@ def _reduced(image: PILImage.Image, side: int) -> PILImage.Image:
     if factor < 2 or image.mode not in _REDUCIBLE_MODES:
         return image
     return image.reduce(factor)
+
+
+_HASH_DRAFT = (72, 64)
+
+
+def _upright_hash(image: PILImage.Image, orientation: int) -> str:
+    """The dHash of the decoded (first) frame as a person sees it: upright and in sRGB, as
+    the thumbnail that ingest would hash is made. Computed on a copy shrunk first, so a
+    large PNG costs little more than its decode; a picture it fails on gets no hash here."""
+    try:
+        small = _reduced(image, 64)
+        if max(small.size) > 256:
+            # A mode reduce() does not take (palette, bilevel, 16-bit): sampled down, so that
+            # no full-size copy is made in the web process for a 9 × 8 hash.
+            scale = 256 / max(small.size)
+            size = (max(1, round(small.width * scale)), max(1, round(small.height * scale)))
+            small = small.resize(size, PILImage.Resampling.NEAREST)
+        return dhash(_to_srgb(_upright(small, orientation)))
+    except _DECODE_ERRORS:
+        return ""
 
 
 def _upright(image: PILImage.Image, orientation: int) -> PILImage.Image:

@@ -26,6 +26,36 @@ def dhash(data: bytes | PILImage.Image) -> str:
     return f"{value:016x}"
 
 
+# The index that finds near-duplicates without reading every hash (multi-index hashing): the
+# 64 bits cut into 4 bands of 16, each stored as one key. Two hashes within 6 bits of each
+# other cannot differ in 2 or more bits of every band (that would be 8), so in one band at
+# least they differ by at most one bit: looking up each band's value and its 16 one-bit
+# neighbours (68 keys) finds every near-duplicate, and on random hashes only about 4 × 17
+# in 65,536 of the stored ones besides (13 of 50,000).
+BANDS, BAND_BITS = 4, 16
+assert BANDS * BAND_BITS == 64 and BANDS * 2 > NEAR_DUPLICATE_BITS
+
+
+def _bands(value: str) -> list[int]:
+    bits = int(value, 16)
+    return [(bits >> (band * BAND_BITS)) & 0xFFFF for band in range(BANDS)]
+
+
+def band_keys(value: str) -> list[int]:
+    """The keys a hash is stored under in the index: band number × 2^16 + the band's bits."""
+    return [(band << BAND_BITS) | part for band, part in enumerate(_bands(value))]
+
+
+def probe_keys(value: str) -> list[int]:
+    """The keys to look up for a hash's near-duplicates: each band's own key and the keys of
+    its 16 one-bit neighbours."""
+    keys = []
+    for band, part in enumerate(_bands(value)):
+        keys.append((band << BAND_BITS) | part)
+        keys += [(band << BAND_BITS) | (part ^ (1 << bit)) for bit in range(BAND_BITS)]
+    return keys
+
+
 def distance(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
 

@@ -90,3 +90,34 @@ class ClientNameForm(_TaxonomyForm):
 
 class TaxonomyImportForm(forms.Form):
     file = forms.FileField(label="JSON or CSV file", required=False)
+
+
+class LabelFromImagesForm(LabelAddForm):
+    """The candidates page's "create label NAME from these": the label's fields (the key
+    made from the name when left empty) and the images, among those that fit no label,
+    that get it."""
+
+    key = forms.SlugField(
+        max_length=80, required=False, help_text="Left empty: made from the name."
+    )
+    images = forms.TypedMultipleChoiceField(
+        coerce=int,
+        error_messages={
+            "required": "Choose at least one image for the new label.",
+            "invalid_choice": "Image %(value)s no longer fits no label: reload the page.",
+        },
+    )
+
+    def __init__(self, *args, image_ids, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["images"].choices = [(pk, pk) for pk in image_ids]
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("key") and data.get("name"):
+            from django.utils.text import slugify
+
+            data["key"] = slugify(data["name"])[:80]
+            if not data["key"]:
+                self.add_error("key", "Give a key: the name has no letters or digits to make one.")
+        return data

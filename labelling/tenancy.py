@@ -140,3 +140,20 @@ def person_shown(person, *, client: Client, viewer) -> str:
     if is_sector_maintainer(person, client.sector):
         return "a sector maintainer"
     return "another client's admin"
+
+
+def new_label_access(user, slug: str) -> tuple[Client, bool]:
+    """The client named by the URL for the page of its images that fit no label, and
+    whether ``user`` may add labels from it. The page shows the client's images, so it is
+    for the client's members only (as the taxonomy editor shows images only to members):
+    its admins see it; a member who maintains the sector (site staff, or one of its listed
+    maintainers) sees it and adds labels, as in the taxonomy editor. Not a member: 404;
+    any other role: 403."""
+    client, membership = client_for_user_or_404(user, slug)
+    can_create = client.sector.is_maintained_by(user)
+    if membership.role not in CAN_MANAGE_CLIENT and not can_create:
+        raise PermissionDenied(
+            f"Your role ({membership.role}) cannot see the images that fit no label "
+            "(admins and the sector's maintainers do)."
+        )
+    return client, can_create

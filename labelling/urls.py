@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from labelling.views import audit, health, home, taxonomy, tokens
+from labelling.views import audit, health, home, new_labels, taxonomy, tokens
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -11,6 +11,11 @@ urlpatterns = [
     path("clients/<slug:client_slug>/audit/", audit.audit_page, name="audit"),
     path("sectors/<slug:sector_slug>/taxonomy/", taxonomy.editor, name="taxonomy"),
     path("clients/<slug:client_slug>/taxonomy/", taxonomy.client_editor, name="client-taxonomy"),
+    path(
+        "clients/<slug:client_slug>/taxonomy/new-labels/",
+        new_labels.new_label_candidates,
+        name="new-label-candidates",
+    ),
     path(
         "sectors/<slug:sector_slug>/taxonomy/names/",
         taxonomy.set_client_name,

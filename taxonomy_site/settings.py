@@ -12,6 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from taxonomy_site.env import env_bool, env_float, env_int, env_list, env_str
+from training import defaults as training_defaults
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Everything the embedded set-up writes (database, media, broker queue) lives here.
@@ -269,9 +270,13 @@ MODEL_CACHE_DIR = Path(env_str("TAXONOMY_MODEL_CACHE", str(DATA_DIR / "model-cac
 # The backbone converters (pure ML code, no Django) read their cache folder from here.
 os.environ.setdefault("TAXONOMY_MODEL_CACHE", str(MODEL_CACHE_DIR))
 INCEPTION_V3_WEIGHTS = env_str("INCEPTION_V3_WEIGHTS")
-DEFAULT_BACKBONE = env_str("TAXONOMY_DEFAULT_BACKBONE", "efficientnet_lite0")
+# What a new install trains comes from training.defaults, which the comparison protocol
+# reads too (bench/protocol.py), so that it measures what users get.
+DEFAULT_BACKBONE = env_str(training_defaults.BACKBONE_ENV, "").strip() or (
+    training_defaults.DEFAULT_BACKBONE
+)
 # 0 = each backbone's own input size; a smaller one trades accuracy for speed (tests use it).
-BACKBONE_INPUT_SIZE = env_int("TAXONOMY_BACKBONE_INPUT_SIZE", 0)
+BACKBONE_INPUT_SIZE = env_int(training_defaults.INPUT_SIZE_ENV, 0)
 PREDICTION_TOP_N = env_int("PREDICTION_TOP_N", 5)
 
 # --- Celery ---------------------------------------------------------------------------

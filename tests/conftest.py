@@ -83,7 +83,9 @@ def _tiny_lite0(*, input_size=None, weights=None, from_scratch=False, embedding=
     )
     key = (input_size, embedding)
     if key not in _TINY_WEIGHTS:
-        _calibrate_batchnorm(model, variant.name, np.random.default_rng(0))
+        # A kind that embeds the mirror image too wraps the features model: calibrate that.
+        features = model.get_layer(f"{variant.name}_features") if "+flip" in embedding else model
+        _calibrate_batchnorm(features, variant.name, np.random.default_rng(0))
         _TINY_WEIGHTS[key] = model.get_weights()
     model.set_weights(_TINY_WEIGHTS[key])
     return model

@@ -105,6 +105,7 @@ class UploadBatchFactory(factory.django.DjangoModelFactory):
 class ImageFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Image
+        skip_postgeneration_save = True
 
     client = factory.SubFactory(ClientFactory)
     original_name = factory.Sequence(lambda n: f"photo-{n}.jpg")
@@ -116,6 +117,14 @@ class ImageFactory(factory.django.DjangoModelFactory):
     height = 80
     size_bytes = 1000
     format = "JPEG"
+
+    @factory.post_generation
+    def index_hash(self, create, extracted, **kwargs):
+        # A hash is stored with its index rows, as the product does.
+        if create and self.dhash:
+            from labelling.services.duplicates import image_hash_bands_store
+
+            image_hash_bands_store(images=[self])
 
 
 def _next_number(version) -> int:

@@ -8,6 +8,7 @@ from training.models import (
     LabelNoiseScore,
     ModelActivation,
     ModelVersion,
+    NoLabelGrouping,
     PredictionJob,
     RetrainingPolicy,
     TrainingExclusion,
@@ -96,3 +97,9 @@ class LabelAuditAdmin(admin.ModelAdmin):
 class TrainingExclusionAdmin(admin.ModelAdmin):
     list_display = ["image", "excluded_by", "reason", "created_at"]
     readonly_fields = ["image", "excluded_by", "created_at"]
+
+
+@admin.register(NoLabelGrouping)
+class NoLabelGroupingAdmin(admin.ModelAdmin):
+    list_display = ["client", "computed_at", "requested_at", "silhouette"]
+    readonly_fields = [f.name for f in NoLabelGrouping._meta.fields]

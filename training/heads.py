@@ -25,14 +25,25 @@ def apply_head(
     multi_label: bool = False,
     dropout: float = 0.2,
     l2: float = DEFAULT_L2,
+    hidden: int = 0,
 ):
-    """Apply the head's layers to tensor ``x``; returns (logits, probabilities)."""
+    """Apply the head's layers to tensor ``x``; returns (logits, probabilities).
+    ``hidden`` > 0 puts a ReLU layer of that width (with its own dropout) before the logits."""
     if n_classes < 1 or (n_classes < 2 and not multi_label):
         raise ValueError(
             f"a head needs at least 2 classes (1 label if multi-label), got {n_classes}"
         )
     if dropout > 0:
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    if hidden > 0:
+        x = keras.layers.Dense(
+            hidden,
+            activation="relu",
+            kernel_regularizer=keras.regularizers.L2(l2) if l2 > 0 else None,
+            name="head_hidden",
+        )(x)
+        if dropout > 0:
+            x = keras.layers.Dropout(dropout, name="head_hidden_dropout")(x)
     logits = keras.layers.Dense(
         n_classes,
         # A linear softmax head has a convex loss, so zeros break no symmetry; they start
@@ -57,11 +68,12 @@ def build_head(
     multi_label: bool = False,
     dropout: float = 0.2,
     l2: float = DEFAULT_L2,
+    hidden: int = 0,
 ) -> keras.Model:
     """A model embedding (embedding_dim,) → class probabilities (n_classes,)."""
     inputs = keras.Input(shape=(embedding_dim,), name="embedding")
     _, probabilities = apply_head(
-        inputs, n_classes, multi_label=multi_label, dropout=dropout, l2=l2
+        inputs, n_classes, multi_label=multi_label, dropout=dropout, l2=l2, hidden=hidden
     )
     return keras.Model(inputs, probabilities, name="head")
 
@@ -71,3 +83,26 @@ def logits_model(model: keras.Model) -> keras.Model:
     # model.input, not model.inputs: with the one-element list, every call with an array
     # warns that the structure of the inputs does not match.
     return keras.Model(model.input, model.get_layer(LOGITS_LAYER).output, name="logits_model")
+
+
+def build_views_head(
+    views: int,
+    view_dim: int,
+    n_classes: int,
+    *,
+    multi_label: bool = False,
+    dropout: float = 0.2,
+    l2: float = DEFAULT_L2,
+    hidden: int = 0,
+) -> keras.Model:
+    """A head on a stored vector of ``views`` views of an image (each ``view_dim`` long, one
+    after another): the views are averaged, then the head applies. The head is linear, so
+    this is the average of its logits over the views: test-time averaging (with a hidden
+    layer, the average of the views' embeddings)."""
+    inputs = keras.Input(shape=(views * view_dim,), name="embedding")
+    x = keras.layers.Reshape((views, view_dim), name="views")(inputs)
+    x = keras.layers.GlobalAveragePooling1D(name="view_average")(x)
+    _, probabilities = apply_head(
+        x, n_classes, multi_label=multi_label, dropout=dropout, l2=l2, hidden=hidden
+    )
+    return keras.Model(inputs, probabilities, name="head")

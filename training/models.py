@@ -369,3 +369,23 @@ class TrainingExclusion(models.Model):
 
     def __str__(self) -> str:
         return f"Image {self.image_id} excluded from training"
+
+
+class NoLabelGrouping(models.Model):
+    """The latest grouping of a client's images that fit no label (by their stored
+    embeddings), offered to the taxonomy's maintainers as candidates for new labels.
+    Computed by a worker (scikit-learn stays out of web processes); a page that finds images
+    it does not cover asks for another."""
+
+    client = models.OneToOneField(
+        "labelling.Client", on_delete=models.CASCADE, related_name="no_label_grouping"
+    )
+    embedding_key = models.CharField(max_length=64, blank=True)
+    groups = models.JSONField(default=list)  # [[image id, ...], ...], largest first
+    apart = models.JSONField(default=list)  # image ids without a stored embedding
+    silhouette = models.FloatField(null=True, blank=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"No-label grouping of client {self.client_id}"

@@ -14,7 +14,7 @@ from training.head_training import train_head
 from training.noise import FoldFitter
 
 
-def head_fitter(*, max_epochs: int = 200) -> FoldFitter:
+def head_fitter(*, max_epochs: int = 200, views: int = 1) -> FoldFitter:
     def fit(X, y, n_classes, seed):
         X = np.asarray(X, dtype=np.float32)
         counts = np.bincount(y, minlength=n_classes)
@@ -24,7 +24,14 @@ def head_fitter(*, max_epochs: int = 200) -> FoldFitter:
             X, y, test_size=1 / 8, random_state=seed, stratify=stratify
         )
         head = train_head(
-            X_train, y_train, X_val, y_val, n_classes=n_classes, max_epochs=max_epochs, seed=seed
+            X_train,
+            y_train,
+            X_val,
+            y_val,
+            n_classes=n_classes,
+            max_epochs=max_epochs,
+            seed=seed,
+            views=views,
         )
 
         def predict(X_held):
@@ -44,11 +51,19 @@ FOLDS = 5
 
 
 def audit_with_product_heads(
-    embeddings, labels, *, n_classes: int, model_proba=None, known_proba=None, seed=0
+    embeddings,
+    labels,
+    *,
+    n_classes: int,
+    model_proba=None,
+    known_proba=None,
+    seed=0,
+    views: int = 1,
 ):
     """The audit as the product runs it: k-fold product heads, 10 neighbours, 5 folds.
     ``known_proba``: out-of-sample probabilities already at hand (NaN rows where not); only
-    the folds holding the other rows train a head."""
+    the folds holding the other rows train a head. ``views``: how many views of an image
+    each embedding row holds (its kind's)."""
     from training.noise import audit_label_noise
 
     return audit_label_noise(
@@ -60,5 +75,5 @@ def audit_with_product_heads(
         seed=seed,
         model_proba=model_proba,
         known_proba=known_proba,
-        fit=head_fitter(),
+        fit=head_fitter(views=views),
     )

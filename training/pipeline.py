@@ -66,17 +66,22 @@ def fit(
     from_scratch: bool = False,
     max_epochs: int | None = None,
     seed: int = 0,
+    views: int = 1,
     progress=None,
 ):
     """Train under the method's schedule: a head on embeddings (mode ``head``), or the
     backbone ``backbone`` fine-tuned with a new head on uint8 pixels (mode ``finetune``).
-    ``max_epochs`` None keeps the trainer's own cap. Returns the trainer's TrainedModel."""
+    ``max_epochs`` None keeps the trainer's own cap; ``views``: how many views of an image
+    each embedding row holds (``training.backbones.embedding_views`` of its kind). Returns
+    the trainer's TrainedModel."""
     limit = {} if max_epochs is None else {"max_epochs": max_epochs}
     common = {"n_classes": n_classes, "multi_label": multi_label, "seed": seed}
     if mode == HEAD:
         from training.head_training import train_head
 
-        return train_head(X_train, y_train, X_val, y_val, progress=progress, **common, **limit)
+        return train_head(
+            X_train, y_train, X_val, y_val, views=views, progress=progress, **common, **limit
+        )
     if mode == FINETUNE:
         if backbone is None:
             raise ValueError("fine-tuning needs the name of the backbone to fine-tune")
@@ -154,6 +159,7 @@ def out_of_fold_proba(
     folds: int = OUT_OF_FOLD_FOLDS,
     max_epochs: int | None = None,
     seed: int = 0,
+    views: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Calibrated probabilities of every image from a head that did not train on it.
 
@@ -197,6 +203,7 @@ def out_of_fold_proba(
             multi_label=multi_label,
             max_epochs=max_epochs,
             seed=seed,
+            views=views,
         )
         logits = trained.logits_model
         temperature = fit_temperature(

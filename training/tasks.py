@@ -108,3 +108,13 @@ def audit_labels(audit_id: int) -> None:
     from training.services.label_audit import label_audit_execute
 
     label_audit_execute(audit_id=audit_id)
+
+
+@shared_task(name="training.group_no_label", queue="training", acks_late=True, ignore_result=True)
+def group_no_label(client_id: int) -> None:
+    from labelling.models import Client
+    from training.services.new_label_candidates import no_label_grouping_compute
+
+    client = Client.objects.filter(pk=client_id).first()
+    if client is not None:
+        no_label_grouping_compute(client=client)

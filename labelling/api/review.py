@@ -141,8 +141,11 @@ class ReviewDecisions(ReviewView):
         request=s.DecisionsSerializer,
         responses={201: s.DecisionsResponseSerializer, 409: CONFLICT},
         summary="Answer held images",
-        description="accept: the model's label(s); correct: the labels sent; reject: none of "
-        "these. All or none: a stale or repeated decision refuses the whole submission (409).",
+        description="accept: the model's label(s); correct: the labels sent; reject: no "
+        "label is to be given; no_label: none of the above, it fits no label of the taxonomy "
+        "(it leaves the queue, is never auto-tagged or trained on, and is offered to the "
+        "taxonomy's maintainers as a candidate for a new label). All or none: a stale or "
+        "repeated decision refuses the whole submission (409).",
     )
     def post(self, request, client_slug):
         serializer = s.DecisionsSerializer(data=request.data)

@@ -161,7 +161,7 @@ class DecisionSerializer(serializers.Serializer):
         required=False,
         default=list,
         max_length=100,
-        help_text="correct: the right label(s); accept: none needed; reject: none.",
+        help_text="correct: the right label(s); accept: none needed; reject and no_label: none.",
     )
     seconds_spent = serializers.FloatField(
         required=False, allow_null=True, min_value=0, help_text="Time the image was on screen."
@@ -201,7 +201,10 @@ class ReviewResultSerializer(serializers.Serializer):
         return list(review.label_ids)  # set by the review service
 
     def get_status(self, review) -> str:
-        return ImageStatus.REJECTED if review.decision == "reject" else ImageStatus.VERIFIED
+        return {
+            ReviewDecision.REJECT: ImageStatus.REJECTED,
+            ReviewDecision.NO_LABEL: ImageStatus.NO_LABEL,
+        }.get(review.decision, ImageStatus.VERIFIED)
 
 
 class DecisionsResponseSerializer(serializers.Serializer):
@@ -276,6 +279,7 @@ class TallySerializer(serializers.Serializer):
     accepted = DbIntegerField()
     corrected = DbIntegerField()
     rejected = DbIntegerField()
+    no_label = DbIntegerField(help_text="None of the above: images said to fit no label.")
     undone = DbIntegerField()
     decisions_per_hour = serializers.FloatField(allow_null=True)
     seconds_per_decision = serializers.FloatField(allow_null=True)

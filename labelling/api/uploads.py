@@ -7,7 +7,9 @@ poll its counts.
     POST /api/v1/clients/<slug>/batches/<id>/files/   multipart, field "file" (repeatable)
 
 The files endpoint answers one result per file: ``stored``, ``duplicate`` (with the image it
-duplicates) or ``rejected`` (with a reason code and a message). Its status is 201 when a file
+duplicates) or ``rejected`` (with a reason code and a message). A stored file whose picture is
+nearly one already in the library (perceptual hash within a few bits) lists those images in
+``looks_like`` ("looks like image 503"); it is stored all the same. Its status is 201 when a file
 was stored, 200 when none was but some were already in the library, 400 when all were refused.
 """
 
@@ -76,6 +78,17 @@ def image_links(request, image: Image) -> dict:
     }
 
 
+def looks_like(request, pk: int, name: str, bits: int) -> dict:
+    slug = request.client.slug
+    return {
+        "id": pk,
+        "name": name,
+        "page": reverse("image-detail", args=[slug, pk]),
+        "thumbnail": reverse("image-thumbnail", args=[slug, pk]),
+        "bits": bits,
+    }
+
+
 class BatchSerializer(serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     url = serializers.SerializerMethodField()
@@ -137,12 +150,25 @@ class BatchDetail(ClientScopedMixin, generics.RetrieveAPIView):
         )
 
 
+class LooksLikeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    page = serializers.CharField()
+    thumbnail = serializers.CharField()
+    bits = serializers.IntegerField(help_text="How many of the 64 hash bits differ.")
+
+
 class FileResultSerializer(serializers.Serializer):
     name = serializers.CharField()
     status = serializers.ChoiceField(choices=[uploads.STORED, uploads.DUPLICATE, uploads.REJECTED])
     code = serializers.CharField()
     message = serializers.CharField()
     image = serializers.DictField(allow_null=True)
+    looks_like = LooksLikeSerializer(
+        many=True,
+        help_text="Stored files: the client's images whose picture is nearly the same, "
+        "closest first.",
+    )
 
 
 class FilesResponseSerializer(serializers.Serializer):
@@ -189,6 +215,11 @@ class BatchFiles(ClientScopedMixin, APIView):
                 f"this one had {len(files)}."
             )
         outcomes = uploads.batch_files_upload(batch=batch, user=request.user, files=files)
+        names = dict(
+            Image.objects.for_client(request.client)
+            .filter(pk__in={pk for o in outcomes for pk, _bits in o.looks_like})
+            .values_list("pk", "original_name")
+        )
         results = [
             {
                 "name": o.name,
@@ -196,6 +227,9 @@ class BatchFiles(ClientScopedMixin, APIView):
                 "code": o.code,
                 "message": o.message,
                 "image": image_links(request, o.image) if o.image is not None else None,
+                "looks_like": [
+                    looks_like(request, pk, names.get(pk, ""), bits) for pk, bits in o.looks_like
+                ],
             }
             for o in outcomes
         ]

@@ -1,7 +1,14 @@
 from labelling.models.audit import AuditAction, AuditEvent
 from labelling.models.clients import Client, ClientLabelName, Membership, Role
 from labelling.models.health import WorkerHeartbeat
-from labelling.models.images import Image, ImageLabel, ImageStatus, InvalidTransition, UploadBatch
+from labelling.models.images import (
+    Image,
+    ImageHashBand,
+    ImageLabel,
+    ImageStatus,
+    InvalidTransition,
+    UploadBatch,
+)
 from labelling.models.predictions import Prediction
 from labelling.models.review_queue import ReviewLease, ReviewSnapshot
 from labelling.models.reviews import Review, ReviewDecision
@@ -15,6 +22,7 @@ __all__ = [
     "Client",
     "ClientLabelName",
     "Image",
+    "ImageHashBand",
     "ImageLabel",
     "ImageStatus",
     "InvalidTransition",

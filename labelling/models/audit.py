@@ -25,6 +25,8 @@ class AuditAction(models.TextChoices):
     TAGS_IMPORTED = "tags_imported", "Tags imported"
     LABEL_AUDIT_REQUESTED = "label_audit_requested", "Label audit requested"
     SUSPECT_LABEL_DECIDED = "suspect_label_decided", "Suspect label decided"
+    NO_LABEL_MARKED = "no_label_marked", "Marked as fitting no label"
+    NO_LABEL_UNDONE = "no_label_undone", "Fitting no label undone"
 
 
 class AuditEventQuerySet(models.QuerySet):

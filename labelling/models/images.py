@@ -18,6 +18,8 @@ class ImageStatus(models.TextChoices):
     NEEDS_REVIEW = "needs_review", "Needs review"
     VERIFIED = "verified", "Verified"
     REJECTED = "rejected", "Rejected"
+    # A person said it fits no label of the taxonomy: a candidate for a new label.
+    NO_LABEL = "no_label", "Fits no label"
     FAILED = "failed", "Failed"
 
 
@@ -27,11 +29,14 @@ S = ImageStatus
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     S.UPLOADED: frozenset({S.PROCESSING, S.FAILED, S.VERIFIED}),
     S.PROCESSING: frozenset({S.AUTO_TAGGED, S.NEEDS_REVIEW, S.FAILED, S.UPLOADED}),
-    S.AUTO_TAGGED: frozenset({S.VERIFIED, S.REJECTED, S.NEEDS_REVIEW, S.PROCESSING}),
-    S.NEEDS_REVIEW: frozenset({S.VERIFIED, S.REJECTED, S.AUTO_TAGGED, S.PROCESSING}),
+    S.AUTO_TAGGED: frozenset({S.VERIFIED, S.REJECTED, S.NO_LABEL, S.NEEDS_REVIEW, S.PROCESSING}),
+    S.NEEDS_REVIEW: frozenset({S.VERIFIED, S.REJECTED, S.NO_LABEL, S.AUTO_TAGGED, S.PROCESSING}),
     # back to auto_tagged when a review of a machine tag is undone
-    S.VERIFIED: frozenset({S.NEEDS_REVIEW, S.REJECTED, S.AUTO_TAGGED}),
-    S.REJECTED: frozenset({S.NEEDS_REVIEW, S.VERIFIED, S.AUTO_TAGGED}),
+    S.VERIFIED: frozenset({S.NEEDS_REVIEW, S.REJECTED, S.NO_LABEL, S.AUTO_TAGGED}),
+    S.REJECTED: frozenset({S.NEEDS_REVIEW, S.VERIFIED, S.NO_LABEL, S.AUTO_TAGGED}),
+    # Only a person moves an image out of "fits no label": a new label given to it (verified),
+    # a reject, an undo, or a taxonomy change sending it back to review. Never the model.
+    S.NO_LABEL: frozenset({S.VERIFIED, S.REJECTED, S.NEEDS_REVIEW, S.AUTO_TAGGED}),
     S.FAILED: frozenset({S.PROCESSING, S.UPLOADED}),
 }
 
@@ -173,6 +178,25 @@ class Image(models.Model):
         if updated:
             self.refresh_from_db(fields=["status", "status_changed_at", "failure_reason"])
         return bool(updated)
+
+
+class ImageHashBand(models.Model):
+    """One band of an image's perceptual hash (labelling.perceptual_hash.band_keys): the
+    index near-duplicate look-ups go through, so that finding an image's near-duplicates
+    reads the few images sharing a band with it, not every hash of the client."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="hash_bands")
+    client = models.ForeignKey("labelling.Client", on_delete=models.CASCADE, related_name="+")
+    key = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["image", "key"], name="image_hash_band_unique"),
+        ]
+        indexes = [models.Index(fields=["client", "key"], name="image_hash_band_lookup")]
+
+    def __str__(self) -> str:
+        return f"image {self.image_id}: band key {self.key}"
 
 
 class LabelSource(models.TextChoices):

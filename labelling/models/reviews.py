@@ -5,7 +5,8 @@ from django.db import models
 class ReviewDecision(models.TextChoices):
     ACCEPT = "accept", "Accepted the model's top label"
     CORRECT = "correct", "Chose other labels"
-    REJECT = "reject", "None of these labels"
+    REJECT = "reject", "Rejected: no label is to be given"
+    NO_LABEL = "no_label", "None of the above: fits no label of the taxonomy"
 
 
 class Review(models.Model):

@@ -46,6 +46,7 @@ def batch_summary_text(counts: dict[str, int]) -> str:
     for key, words in (
         (S.NEEDS_REVIEW, "to review"),
         (S.REJECTED, "rejected"),
+        (S.NO_LABEL, "fit no label"),
         (S.FAILED, "failed"),
     ):
         if counts[key]:

@@ -27,7 +27,7 @@ from labelling import image_validation, storage_names
 from labelling.image_validation import Derivatives, ImageRejected
 from labelling.models import Image, ImageStatus
 from labelling.perceptual_hash import dhash
-from labelling.services import uploads
+from labelling.services import duplicates, uploads
 from training.models import ActiveModel
 
 logger = logging.getLogger(__name__)
@@ -103,8 +103,14 @@ def image_derivatives_make(*, image: Image) -> None:
     _replace(storage_names.model_input_name(image.file.name), derivatives.model_input)
     image.thumbnail.name = thumbnail
     image.width, image.height = derivatives.width, derivatives.height
+    if image.dhash:
+        # Hashed at upload (and indexed there), where the librarian saw its near-duplicates.
+        image.save(update_fields=["thumbnail", "width", "height"])
+        return
     image.dhash = dhash(derivatives.thumbnail)
-    image.save(update_fields=["thumbnail", "width", "height", "dhash"])
+    with transaction.atomic():
+        image.save(update_fields=["thumbnail", "width", "height", "dhash"])
+        duplicates.image_hash_bands_store(images=[image])
 
 
 def model_input_name(image: Image) -> str:

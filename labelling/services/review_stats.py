@@ -35,6 +35,7 @@ class Tally:
     accepted: int = 0
     corrected: int = 0
     rejected: int = 0
+    no_label: int = 0  # none of the above: fits no label of the taxonomy
     undone: int = 0
     predicted: int = 0  # decisions on images with a prediction
     agreed: int = 0  # … that accepted the model's labels
@@ -73,6 +74,7 @@ class Tally:
             "accepted",
             "corrected",
             "rejected",
+            "no_label",
             "undone",
             "predicted",
             "agreed",
@@ -143,6 +145,7 @@ def review_stats(
         tally.accepted += decision == ReviewDecision.ACCEPT
         tally.corrected += decision == ReviewDecision.CORRECT
         tally.rejected += decision == ReviewDecision.REJECT
+        tally.no_label += decision == ReviewDecision.NO_LABEL
         if prediction is not None:
             tally.predicted += 1
             tally.agreed += decision == ReviewDecision.ACCEPT

@@ -5,6 +5,11 @@ recorded as an Image in ``uploaded``; the ingest task is queued after the commit
 refused on the way never becomes a row: its reason goes on the batch (UploadBatch.rejections),
 and so does a duplicate, which points at the image already in the library.
 
+The perceptual hash is computed here too, from the decode that validation does anyway, and
+stored with its index rows: a stored file whose picture is nearly one already in the client's
+library (re-encoded, resized, lightly edited) is stored, and its outcome names those images
+(``looks_like``), so the librarian hears it while still on the upload page.
+
 Everything slow (reading, decoding, hashing, writing files) happens before the one short
 transaction that inserts the rows, so concurrent uploads into one batch queue only for that.
 """
@@ -28,6 +33,8 @@ from django.utils import timezone
 from labelling import image_validation, storage_names
 from labelling.image_validation import ImageInfo, ImageRejected
 from labelling.models import Client, Image, ImageStatus, UploadBatch
+from labelling.selectors.duplicates import near_duplicates_of
+from labelling.services.duplicates import image_hash_bands_store
 from labelling.tasks import ingest_images
 
 logger = logging.getLogger(__name__)
@@ -55,6 +62,8 @@ class FileOutcome:
     image: Image | None = None  # the stored image, or the one this file duplicates
     code: str = ""
     message: str = ""
+    # Stored files only: (image id, bits apart) of the client's images it looks like.
+    looks_like: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -128,7 +137,23 @@ def batch_files_upload(
         _delete_quietly(written)
         raise
     _delete_quietly(orphans)
+    _name_near_duplicates(batch.client_id, outcomes)
     return outcomes  # type: ignore[return-value]
+
+
+def _name_near_duplicates(client_id: int, outcomes: list[FileOutcome | None]) -> None:
+    """After the commit, so that files of one request (or of parallel ones) that look alike
+    name each other: one indexed query for the request."""
+    stored = {
+        o.image.pk: o
+        for o in outcomes
+        if o is not None and o.status == STORED and o.image is not None and o.image.dhash
+    }
+    if not stored:
+        return
+    found = near_duplicates_of(client_id, {pk: o.image.dhash for pk, o in stored.items()})
+    for pk, outcome in stored.items():
+        outcome.looks_like = found.get(pk, [])
 
 
 def batch_counts(*, batch: UploadBatch) -> dict:
@@ -242,6 +267,7 @@ def _record(
                     Image.objects.bulk_create(images)
         except IntegrityError:
             images = [_insert_or_none(image) for image in images]
+        image_hash_bands_store(images=[image for image in images if image is not None], new=True)
         created: list[int] = []
         for candidate, image in zip(stored, images, strict=True):
             if image is None:
@@ -280,6 +306,7 @@ def _new_image(batch: UploadBatch, uploader, candidate: _Candidate) -> Image:
         width=candidate.info.width,
         height=candidate.info.height,
         size_bytes=len(candidate.data),
+        dhash=candidate.info.dhash,
         uploaded_by=uploader,
         status=ImageStatus.UPLOADED,
     )

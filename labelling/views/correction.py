@@ -18,7 +18,12 @@ from labelling.tenancy import CAN_CORRECT, CAN_REVIEW, client_for_user
 
 # What a correction is for: tags already given. An image waiting in the queue is the
 # reviewers' (they decide it there); one still being processed has nothing to correct yet.
-CORRECTABLE = (ImageStatus.AUTO_TAGGED, ImageStatus.VERIFIED, ImageStatus.REJECTED)
+CORRECTABLE = (
+    ImageStatus.AUTO_TAGGED,
+    ImageStatus.VERIFIED,
+    ImageStatus.REJECTED,
+    ImageStatus.NO_LABEL,
+)
 
 
 def label_choices(client: Client) -> list[tuple[int, str]]:

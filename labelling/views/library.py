@@ -254,6 +254,7 @@ def image_detail(request: HttpRequest, client_slug: str, image_id: int) -> HttpR
     ]
     context = {
         "client": client,
+        "membership": membership,
         "image": image,
         "current_labels": current,
         "predictions": predictions,

@@ -7,8 +7,8 @@
  * background (in order, one request at a time) and the buffer is topped up after it.
  *
  * Single mode: 1–9 pick a suggestion (multi-label: toggle it), Enter accepts the top one
- * (multi-label: confirms the chosen ones), x none of these, / searches every label, u undoes,
- * s skips. Grid mode: a page of one class; arrows and Space (or a click) deselect the wrong
+ * (multi-label: confirms the chosen ones), n none of the above (fits no label), x rejects,
+ * / searches every label, u undoes, s skips. Grid mode: a page of one class; arrows and Space (or a click) deselect the wrong
  * ones, Enter accepts the page, and the deselected ones are then decided one by one.
  *
  * Each keypress that shows a new image records "review-key" → "review-rendered" performance

@@ -3,7 +3,8 @@
  * progress, per-file errors, retry) sending one file per request to the batch files API.
  *
  * The batch is created on the first upload. The server's answer for each file (stored,
- * already in the library, refused with a reason) is shown in the outcome table; rows are
+ * already in the library, refused with a reason; a stored one that looks like images already
+ * in the library names them: "looks like image 503") is shown in the outcome table; rows are
  * added once per animation frame, so thousands of answers do not stall the page.
  */
 import { errorMessage, postJSON } from "./lib/request.js";
@@ -133,7 +134,7 @@ import { errorMessage, postJSON } from "./lib/request.js";
     uppy.cancelAll();
     batch = null;
     batchPromise = null;
-    counts.stored = counts.duplicate = counts.rejected = counts.error = 0;
+    counts.stored = counts.duplicate = counts.rejected = counts.error = counts.looks_like = 0;
     rows.clear();
     pending.clear();
     document.querySelector("#upload-outcomes tbody").textContent = "";
@@ -146,7 +147,7 @@ import { errorMessage, postJSON } from "./lib/request.js";
   });
 
   // --- Outcomes ------------------------------------------------------------------------
-  var counts = { stored: 0, duplicate: 0, rejected: 0, error: 0 };
+  var counts = { stored: 0, duplicate: 0, rejected: 0, error: 0, looks_like: 0 };
   var rows = new Map(); // file id → { row, outcome }
   var pending = new Map(); // file id → outcome waiting for the next frame
   var frameRequested = false;
@@ -155,8 +156,10 @@ import { errorMessage, postJSON } from "./lib/request.js";
     var previous = rows.get(file.id);
     if (previous && previous.outcome) {
       counts[previous.outcome.kind] -= 1; // a retried file: its new outcome replaces the old
+      if (previous.outcome.looksLike && previous.outcome.looksLike.length) counts.looks_like -= 1;
     }
     counts[outcome.kind] += 1;
+    if (outcome.looksLike && outcome.looksLike.length) counts.looks_like += 1;
     outcome.name = file.meta.relativePath || file.name;
     pending.set(file.id, outcome);
     if (!frameRequested) {
@@ -209,6 +212,22 @@ import { errorMessage, postJSON } from "./lib/request.js";
     } else {
       details.textContent = outcome.message || "";
     }
+    if (outcome.looksLike && outcome.looksLike.length) {
+      row.classList.add("looks-like");
+      var note = document.createElement("span");
+      note.className = "outcome-looks-like";
+      note.append(document.createTextNode(" · looks like "));
+      outcome.looksLike.forEach(function (other, i) {
+        if (i) note.append(document.createTextNode(", "));
+        var link = document.createElement("a");
+        link.href = other.page;
+        link.textContent = "image " + other.id;
+        link.title = (other.name ? other.name + ": " : "") + other.bits + " of 64 hash bits differ";
+        link.dataset.imageId = other.id;
+        note.append(link);
+      });
+      details.append(note);
+    }
     row.append(name, kind, details);
   }
 
@@ -230,6 +249,7 @@ import { errorMessage, postJSON } from "./lib/request.js";
       code: result.code,
       message: result.message,
       image: result.image,
+      looksLike: result.looks_like || [],
     });
   });
 

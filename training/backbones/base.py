@@ -11,8 +11,19 @@ from pathlib import Path
 # - POOLED_GRID: that, followed by a 3×3 area-pooled map of its last stride-32 stage: *where*
 #   as well. For aligned crops (faces, products on a plain ground) the layout is much of the
 #   signal: smile vs not-smile is the shape of one region of a face.
+# - POOLED_GRID_FLIP: the POOLED_GRID embedding of the image followed by that of its mirror
+#   image: two views, stored once. A head trains on each view as an example of its own
+#   (augmentation) and predicts from their average (test-time averaging).
 POOLED = "pooled"
 POOLED_GRID = "pooled+grid"
+POOLED_GRID_FLIP = "pooled+grid+flip"
+MIRROR_SUFFIX = "+flip"
+
+
+def embedding_views(embedding: str) -> int:
+    """How many views of an image a stored vector of this kind holds, one after another
+    (equal lengths): 2 for a kind that embeds the mirror image too, else 1."""
+    return 2 if embedding.endswith(MIRROR_SUFFIX) else 1
 
 
 class BackboneWeightsMissing(RuntimeError):

@@ -21,3 +21,19 @@ def frozen_feature_extractor(base, *, input_size: int, scale: float, offset: flo
     model = keras.Model(inputs, embedding, name=name)
     model.trainable = False  # backbones come frozen; fine-tuning unfreezes by layer name
     return model
+
+
+def with_mirror_image(features, *, name: str):
+    """raw pixels → ``features`` of the image ++ ``features`` of its mirror image.
+
+    Mirroring commutes with the resizing inside ``features``, so it is applied to the raw
+    pixels. The two calls share one frozen model: twice the work of one embedding, and the
+    layout heads read (two equal halves, see training.backbones.embedding_views)."""
+    import keras
+
+    inputs = keras.Input(shape=(None, None, 3), name="image")
+    mirrored = keras.layers.Lambda(lambda x: keras.ops.flip(x, axis=2), name="mirror")(inputs)
+    both = keras.layers.Concatenate(name="views")([features(inputs), features(mirrored)])
+    model = keras.Model(inputs, both, name=name)
+    model.trainable = False
+    return model

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from labelling.models import Taxonomy
+from training.backbones import embedding_views
 from training.embedding_store import embeddings_ensure
 from training.models import (
     ACTIVE_RUN_STATUSES,
@@ -133,6 +134,7 @@ def _audit(audit: LabelAudit) -> tuple[int, int]:
         known_proba=_known_out_of_sample(
             version, images, labels, dataset.class_labels, proba=proba, row_of=row_of
         ),
+        views=embedding_views(version.embedding),
     )
     class_labels = np.asarray(dataset.class_labels)
     suggested = result.out_of_sample_proba.argmax(axis=1)

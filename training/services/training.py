@@ -19,9 +19,9 @@ from django.utils import timezone
 
 from labelling.models import AuditAction, Taxonomy
 from labelling.services import audit
-from training import pipeline
+from training import defaults, pipeline
 from training.artifacts import save_artifact
-from training.backbones import POOLED, get_spec
+from training.backbones import POOLED, embedding_views, get_spec
 from training.embedding_store import embeddings_ensure, load_pixels
 from training.models import (
     ACTIVE_RUN_STATUSES,
@@ -42,7 +42,10 @@ from training.tasks import train
 
 logger = logging.getLogger(__name__)
 
-MAX_EPOCHS = {ModelMode.HEAD: 200, ModelMode.FINETUNE: 30}
+MAX_EPOCHS = {
+    ModelMode.HEAD: defaults.MAX_EPOCHS["head"],
+    ModelMode.FINETUNE: defaults.MAX_EPOCHS["finetune"],
+}
 
 
 class TrainingAlreadyRunning(Exception):
@@ -50,7 +53,11 @@ class TrainingAlreadyRunning(Exception):
 
 
 def training_request(
-    *, taxonomy: Taxonomy, mode: str = ModelMode.HEAD, backbone: str | None = None, user=None
+    *,
+    taxonomy: Taxonomy,
+    mode: str = defaults.DEFAULT_MODE,
+    backbone: str | None = None,
+    user=None,
 ) -> TrainingRun:
     """Queue a training run. Single flight: a second request while one is queued or
     running is refused (the database's partial unique constraint decides races)."""
@@ -197,6 +204,7 @@ def _train(run: TrainingRun) -> ModelVersion:
         backbone=run.backbone,
         input_size=inputs.shape[1] if run.mode == ModelMode.FINETUNE else None,
         max_epochs=run.max_epochs,
+        views=embedding_views(embedding),
         progress=progress,
     )
     seconds = time.monotonic() - started
@@ -241,6 +249,7 @@ def _train(run: TrainingRun) -> ModelVersion:
             multi_label=dataset.multi_label,
             folds=folds,
             max_epochs=run.max_epochs,
+            views=embedding_views(embedding),
         )
         heldout["out_of_fold"] = {
             "proba": np.round(oof_proba, 5).tolist(),

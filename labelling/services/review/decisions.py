@@ -5,8 +5,11 @@ A submission quotes the hold it answers (its token); it is refused as a whole, w
 reason per image, when a hold is gone, has passed to someone else, or the image changed
 since it was handed out (``status_changed_at``), so a stale or repeated answer never lands.
 A decision replaces the image's labels with the person's (source human: the next training
-set reads them), moves it to verified (or rejected: none of these labels) and records a
-Review with a snapshot of the image's previous labels, from which undo restores it.
+set reads them), moves it to verified (or rejected: no label is to be given; or no_label:
+it fits no label of the taxonomy, a candidate for a new one) and records a Review with a
+snapshot of the image's previous labels, from which undo restores it. Saying that images fit
+no label also writes an audit event (one per submission), since it asks the taxonomy's
+maintainers for a label.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from labelling.models import (
+    AuditAction,
     Client,
     Image,
     ImageLabel,
@@ -32,6 +36,7 @@ from labelling.models import (
 )
 from labelling.models.images import LabelSource
 from labelling.selectors.queue import QUEUE_STATUSES, labels_of, latest_predictions
+from labelling.services import audit
 from labelling.services.review.conflicts import ReviewConflict, changed, not_decidable, stale
 from labelling.services.review.leases import leases_end
 from labelling.services.review.suggestions import is_multi_label, suggested_labels
@@ -39,7 +44,11 @@ from training.services.retraining import retraining_after_review
 
 MAX_DECISIONS = 200  # per submission
 MAX_SECONDS_SPENT = 3600.0
-DECIDABLE = (*QUEUE_STATUSES, ImageStatus.VERIFIED, ImageStatus.REJECTED)
+DECIDABLE = (*QUEUE_STATUSES, ImageStatus.VERIFIED, ImageStatus.REJECTED, ImageStatus.NO_LABEL)
+RESULT_STATUS = {
+    ReviewDecision.REJECT: ImageStatus.REJECTED,
+    ReviewDecision.NO_LABEL: ImageStatus.NO_LABEL,
+}
 
 
 @dataclass(frozen=True)
@@ -116,7 +125,7 @@ def _decide(*, client: Client, user, decisions: Sequence[Decision], with_leases:
             suggested_labels(prediction, labels_now, multi_label=multi_label),
             multi_label=multi_label,
         )
-        new_status = ImageStatus.VERIFIED if label_ids else ImageStatus.REJECTED
+        new_status = RESULT_STATUS.get(kind, ImageStatus.VERIFIED)
         if new_status != image.status and not image.can_transition_to(new_status):
             raise ValidationError(f"Image {image.pk} cannot go from {image.status} there.")
         machine = {il.label_id for il in labels_now if il.source == LabelSource.MACHINE}
@@ -180,6 +189,9 @@ def _decide(*, client: Client, user, decisions: Sequence[Decision], with_leases:
             for review, snapshot in zip(reviews, snapshots, strict=True):
                 snapshot.review, snapshot.submission = review, submission
             ReviewSnapshot.objects.bulk_create(snapshots)
+            _record_no_label(
+                client, user, [r for r in reviews if r.decision == ReviewDecision.NO_LABEL]
+            )
     except _Moved:
         # Read again to say what happened; nothing was written.
         fresh = Image.objects.filter(pk__in=ids).select_related("review_lease").in_bulk()
@@ -192,6 +204,20 @@ def _decide(*, client: Client, user, decisions: Sequence[Decision], with_leases:
         image.status, image.status_changed_at = review.snapshot.result_status, now
     retraining_after_review(client=client)
     return reviews
+
+
+def _record_no_label(client: Client, user, reviews: list[Review]) -> None:
+    if not reviews:
+        return
+    ids = sorted(review.image_id for review in reviews)
+    shown = ", ".join(str(pk) for pk in ids[:10]) + (" …" if len(ids) > 10 else "")
+    audit.record(
+        user,
+        AuditAction.NO_LABEL_MARKED,
+        client=client,
+        summary=f"{len(ids)} image(s) fit no label of the taxonomy: {shown}",
+        detail={"images": ids, "reviews": sorted(review.pk for review in reviews)},
+    )
 
 
 def _conflicts(images: dict[int, Image], decisions, user, *, with_leases: bool) -> list[dict]:
@@ -217,6 +243,12 @@ def _normalise(d: Decision, suggested: list[int], *, multi_label: bool) -> tuple
         if labels:
             raise ValidationError(f"Image {d.image}: reject means none of the labels; send none.")
         return ReviewDecision.REJECT, []
+    if d.decision == ReviewDecision.NO_LABEL:
+        if labels:
+            raise ValidationError(
+                f"Image {d.image}: no_label means it fits none of the taxonomy's labels; send none."
+            )
+        return ReviewDecision.NO_LABEL, []
     if d.decision == ReviewDecision.ACCEPT:
         if not suggested:
             raise ValidationError(

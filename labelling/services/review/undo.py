@@ -8,9 +8,19 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from labelling.models import Client, Image, ImageLabel, Review, ReviewLease, ReviewSnapshot
+from labelling.models import (
+    AuditAction,
+    Client,
+    Image,
+    ImageLabel,
+    Review,
+    ReviewDecision,
+    ReviewLease,
+    ReviewSnapshot,
+)
 from labelling.models.images import statuses_that_reach
 from labelling.selectors.queue import QUEUE_STATUSES
+from labelling.services import audit
 from labelling.services.review.conflicts import (
     UNDO_REFUSED,
     NothingToUndo,
@@ -100,7 +110,21 @@ def review_undo(*, client: Client, reviewer, review_id: int | None = None) -> Un
         reviews = [s.review for s in snapshots]
         for review in reviews:
             review.undone_at = now
+        _record_no_label_undone(client, reviewer, reviews)
     return UndoOutcome(reviews=reviews, items=queue_items(client, back_in_queue, reviewer=reviewer))
+
+
+def _record_no_label_undone(client: Client, reviewer, reviews: list[Review]) -> None:
+    ids = sorted(r.image_id for r in reviews if r.decision == ReviewDecision.NO_LABEL)
+    if ids:
+        audit.record(
+            reviewer,
+            AuditAction.NO_LABEL_UNDONE,
+            client=client,
+            summary=f"Took back “fits no label” on {len(ids)} image(s): "
+            + ", ".join(str(pk) for pk in ids[:10]),
+            detail={"images": ids},
+        )
 
 
 def _may_return(status: str, previous: str) -> bool:

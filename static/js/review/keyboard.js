@@ -6,7 +6,7 @@ import { root, search, state } from "./context.js";
 import { acceptPage, moveCursor, toggleTile } from "./grid.js";
 import { chooseLabelByKey, focusGroupSearch, submitGroup, undoGroup } from "./groups.js";
 import { startKey } from "./marks.js";
-import { acceptCurrent, pick, reject, skip, undo } from "./single.js";
+import { acceptCurrent, noLabel, pick, reject, skip, undo } from "./single.js";
 
 
 
@@ -71,6 +71,9 @@ export function onKey(e) {
   } else if (key === "x") {
     e.preventDefault();
     reject();
+  } else if (key === "n") {
+    e.preventDefault();
+    noLabel();
   } else if (key === "s") {
     e.preventDefault();
     skip();
@@ -88,6 +91,7 @@ export function initKeys() {
       var action = button.dataset.action;
       if (action === "accept") acceptCurrent();
       else if (action === "reject") reject();
+      else if (action === "no-label") noLabel();
       else if (action === "skip") skip();
       else if (action === "undo") undo();
       button.blur();

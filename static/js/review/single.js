@@ -1,6 +1,7 @@
 /*
  * Single mode: one image at a time, 1–9 pick a suggestion (multi-label: toggle it), Enter
- * accepts, x none of these, s skips, u undoes. Grid mode's deselected images are decided
+ * accepts, x rejects (no label is to be given), n says none of the above (it fits no label
+ * of the taxonomy: a candidate for a new one), s skips, u undoes. Grid mode's deselected images are decided
  * here too (the "fix" view).
  */
 
@@ -213,7 +214,7 @@ export function acceptCurrent() {
   if (!item) return;
   if (config.multiLabel) {
     if (!state.selected.size) {
-      toast("Choose at least one label, or press x: none of these.");
+      toast("Choose at least one label, or press n: none of the above.");
       return;
     }
     var chosen = Array.from(state.selected);
@@ -234,6 +235,12 @@ export function reject() {
   if (!state.current) return;
   startKey();
   decide("reject", []);
+}
+
+export function noLabel() {
+  if (!state.current) return;
+  startKey();
+  decide("no_label", []);
 }
 
 export function skip() {
