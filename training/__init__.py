@@ -28,6 +28,7 @@ PURE_MODULES = (
     "training.head_training",
     "training.heads",
     "training.inference",
+    "training.multi_label",
     "training.new_label_clusters",
     "training.noise",
     "training.pipeline",

@@ -1,17 +1,28 @@
 """The method's full fine-tuning: backbone and head trained together on pixels.
 
-The stem (everything that feeds the layer the backbone names as ``finetune_from``: the first
-Inception module for Inception-v3) stays frozen, the rest of the backbone and the new head
-are trained, and every BatchNormalization layer stays frozen in inference mode: with the
-small batches a GPU can hold at full resolution, re-estimating their statistics would wreck
-the pretrained features. Augmentation (random flip, brightness) happens in the training
-pipeline only, so the exported model takes raw pixels and applies nothing random. The
-schedule is the method's (training.schedule), as for heads.
+Done as the keras-io EfficientNet fine-tuning example does it, in two phases:
+
+1. the head first, on the frozen backbone: the pooled embeddings of the training and
+   validation images are computed once and the product's own head trainer
+   (``training.head_training.train_head``) fits the head on them, in seconds;
+2. then the backbone is unfrozen from a layer named by the backbone (``finetune_from``: the
+   first Inception module for Inception-v3, the method's cut; or any block name the caller
+   gives) and trained with that head at a low rate, so that the first steps refine
+   features instead of tearing them apart to fit a head of zeros.
+
+Everything before the cut stays frozen, and every BatchNormalization layer stays frozen in
+inference mode: with the small batches a GPU can hold at full resolution, re-estimating
+their statistics would wreck the pretrained features. Augmentation (random flip,
+brightness) happens in the second phase's training pipeline only, so the exported model
+takes raw pixels and applies nothing random. Both phases follow the method's schedule
+(training.schedule); the second adds a learning-rate floor and a patience, because its
+epochs cost minutes and a run should stop when it stops improving.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -26,11 +37,18 @@ from training.head_training import (
     fit_with_schedule,
     loss_and_metrics,
 )
-from training.heads import apply_head, logits_model
+from training.heads import LOGITS_LAYER, apply_head, logits_model
 
 Loader = Callable[[str], np.ndarray]  # path → uint8 (height, width, 3)
 
 BRIGHTNESS_DELTA = 0.1 * 255  # pixels are 0..255 until the backbone scales them
+
+# The second phase's rate: a tenth of a head's (training.head_training), since it moves
+# pretrained features. It may decay twice (the method's ×10) before it reaches the floor.
+LEARNING_RATE = 1e-4
+MIN_LEARNING_RATE = 1e-6
+# Epochs without a new best validation loss after which the second phase stops.
+PATIENCE = 3
 
 
 # --- freezing -----------------------------------------------------------------------------
@@ -140,13 +158,15 @@ def build_finetune_model(
     from_scratch: bool = False,
     dropout: float = 0.2,
     l2: float | None = None,
+    unfreeze_from: str | None = None,
 ) -> keras.Model:
-    """Raw pixels (0..255, any size) → probabilities, stem and BatchNorm frozen."""
+    """Raw pixels (0..255, any size) → probabilities; everything before the layer named
+    ``unfreeze_from`` (default: the backbone's ``finetune_from``) and all BatchNorm frozen."""
     spec = get_spec(backbone)
     base = build_backbone(
         backbone, input_size=input_size, weights=weights, from_scratch=from_scratch
     )
-    freeze_for_finetuning(base, spec.finetune_from)
+    freeze_for_finetuning(base, unfreeze_from or spec.finetune_from)
     inputs = keras.Input(shape=(None, None, 3), name="image")
     # training=False keeps BatchNorm (and any dropout inside the backbone) in inference
     # mode even while fit() trains the layers around them.
@@ -246,6 +266,41 @@ def _strategy() -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
+@dataclass
+class FinetunedModel(TrainedModel):
+    """A fine-tuned model; epochs_run and the rest describe the second phase, ``head`` the
+    first (None when the head was not trained first)."""
+
+    head: TrainedModel | None = None
+
+    @property
+    def total_epochs(self) -> int:
+        return self.epochs_run + (self.head.epochs_run if self.head else 0)
+
+
+def backbone_of(model: keras.Model) -> keras.Model:
+    """The backbone inside a model build_finetune_model made."""
+    inner = [layer for layer in model.layers if _is_model(layer)]
+    if len(inner) != 1:
+        raise ValueError(f"expected one backbone inside {model.name}, found {len(inner)}")
+    return inner[0]
+
+
+def embed_with(base: keras.Model, images, *, batch_size: int, image_size: int, loader=None):
+    """Pooled embeddings of ``images`` (arrays, or paths with ``loader``) by ``base`` in
+    inference mode: what the head trains on in the first phase."""
+    dummy = np.zeros(len(images), dtype=np.int64)
+    ds = make_dataset(images, dummy, batch_size=batch_size, image_size=image_size, loader=loader)
+    call = tf.function(lambda x: base(x, training=False), reduce_retracing=True)
+    parts = [np.asarray(call(x)) for x, _ in ds]
+    return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 0), np.float32)
+
+
+def start_from_head(model: keras.Model, head: keras.Model) -> None:
+    """Put a head trained on the backbone's embeddings on top of ``model``'s backbone."""
+    model.get_layer(LOGITS_LAYER).set_weights(head.get_layer(LOGITS_LAYER).get_weights())
+
+
 def finetune(
     *,
     backbone: str,
@@ -261,17 +316,25 @@ def finetune(
     loader: Loader | None = None,
     max_epochs: int = 30,
     batch_size: int = 32,
-    learning_rate: float = 1e-4,
+    learning_rate: float = LEARNING_RATE,
+    min_learning_rate: float = MIN_LEARNING_RATE,
+    patience: int | None = PATIENCE,
     dropout: float = 0.2,
     augment: bool = True,
+    head_first: bool = True,
+    head_max_epochs: int | None = None,
+    unfreeze_from: str | None = None,
     seed: int = 0,
     progress: Progress | None = None,
-) -> TrainedModel:
+) -> FinetunedModel:
     """Fine-tune ``backbone`` with a new head; returns a model raw pixels → probabilities.
 
     X_* are uint8 images (n, height, width, 3), or paths when ``loader`` is given. y holds
-    class indices (a 0/1 matrix if multi-label). ``batch_size`` is per GPU. The learning
-    rate is Adam's, lower than for a head alone: the pretrained layers need small steps.
+    class indices (a 0/1 matrix if multi-label). ``batch_size`` is per GPU. With
+    ``head_first`` the head is trained on the frozen backbone's embeddings first (up to
+    ``head_max_epochs``, the head trainer's own cap by default) and the whole model then
+    starts from it; ``max_epochs``, ``learning_rate`` (Adam's), its floor and ``patience``
+    are the second phase's. ``progress(epoch, logs)`` counts the epochs of both phases.
     """
     if len(X_val) == 0:
         raise ValueError("the validation split is empty: the method's schedule needs one")
@@ -291,22 +354,46 @@ def finetune(
             weights=weights,
             from_scratch=from_scratch,
             dropout=dropout,
+            unfreeze_from=unfreeze_from,
         )
+    common = {"batch_size": global_batch, "image_size": image_size, "loader": loader}
+
+    head = None
+    if head_first:
+        from training.head_training import train_head
+
+        base = backbone_of(model)
+        head = train_head(
+            embed_with(base, X_train, **common),
+            y_train,
+            embed_with(base, X_val, **common),
+            y_val,
+            n_classes=n_classes,
+            multi_label=multi_label,
+            dropout=dropout,
+            seed=seed,
+            progress=progress,
+            **({} if head_max_epochs is None else {"max_epochs": head_max_epochs}),
+        )
+        start_from_head(model, head.model)
+    offset = head.epochs_run if head else 0
+
+    with strategy.scope():
         trainable = logits_model(model)
         loss, metrics = loss_and_metrics(multi_label)
         trainable.compile(
             optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics
         )
-
-    common = {"batch_size": global_batch, "image_size": image_size, "loader": loader}
     train_ds = make_dataset(X_train, y_train, shuffle=True, augment=augment, seed=seed, **common)
     val_ds = make_dataset(X_val, y_val, **common)
-    return fit_with_schedule(
+    tuned = fit_with_schedule(
         model,
         trainable,
         train_ds,
         val_ds,
         learning_rate=learning_rate,
         max_epochs=max_epochs,
-        progress=progress,
+        progress=(lambda epoch, logs: progress(offset + epoch, logs)) if progress else None,
+        schedule_options={"min_learning_rate": min_learning_rate, "patience": patience},
     )
+    return FinetunedModel(**tuned.__dict__, head=head)

@@ -50,10 +50,14 @@ def fit_with_schedule(
     learning_rate: float,
     max_epochs: int,
     progress: Progress | None = None,
+    schedule_options: dict | None = None,
 ) -> TrainedModel:
     """Fit the compiled ``trainable`` (logits) under the method's schedule; ``model`` shares
-    its weights and is what the caller keeps."""
-    schedule = MethodSchedule(learning_rate=learning_rate, max_epochs=max_epochs)
+    its weights and is what the caller keeps. ``schedule_options`` go to MethodSchedule
+    (a learning-rate floor, a patience)."""
+    schedule = MethodSchedule(
+        learning_rate=learning_rate, max_epochs=max_epochs, **(schedule_options or {})
+    )
     callbacks = [schedule] + ([progress_callback(progress)] if progress else [])
     fit = trainable.fit(
         train_ds,

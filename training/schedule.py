@@ -11,6 +11,12 @@ been decayed ``max_decays`` times (10⁻³ of where it started: nothing more is 
 next worsening stops the run instead of decaying a fourth time; without it a run whose loss
 wobbles at a negligible rate would decay forever.
 
+Two more for runs whose epochs cost minutes (fine-tuning on pixels), both off by default:
+``min_learning_rate`` is a floor (a worsening whose decay would take the rate below it stops
+the run: at the floor nothing more is being learnt), and ``patience`` stops a run whose
+validation loss has not beaten its best for that many epochs, which the method's rule alone
+lets run to ``max_epochs`` when the loss drifts down by crumbs and up by crumbs in turn.
+
 Whatever happens, the weights of the epoch with the lowest validation loss are the ones
 kept. ``DecaySchedule`` is the rule alone, a plain state machine
 fed one loss per epoch; ``MethodSchedule`` is the Keras callback that drives ``model.fit``
@@ -50,6 +56,8 @@ class DecaySchedule:
     max_decays: int = 3
     # A change smaller than this is not "worse": float noise must not trigger a decay.
     min_delta: float = 0.0
+    min_learning_rate: float = 0.0
+    patience: int | None = None
 
     epoch: int = field(default=0, init=False)
     best_epoch: int | None = field(default=None, init=False)
@@ -66,6 +74,13 @@ class DecaySchedule:
             raise ValueError(f"max_epochs must be at least 1, got {self.max_epochs}")
         if not 0 < self.decay < 1:
             raise ValueError(f"decay must be in (0, 1), got {self.decay}")
+        if not 0 <= self.min_learning_rate <= self.learning_rate:
+            raise ValueError(
+                f"min_learning_rate must be in [0, {self.learning_rate}], "
+                f"got {self.min_learning_rate}"
+            )
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be at least 1, got {self.patience}")
 
     def step(self, val_loss: float) -> Step:
         """Feed the validation loss of the epoch just finished; returns the decision."""
@@ -80,7 +95,19 @@ class DecaySchedule:
         worse = self._previous_loss is not None and (
             not finite or loss > self._previous_loss + self.min_delta
         )
-        if worse and (self._decayed_last_epoch or len(self.decay_epochs) >= self.max_decays):
+        # Relative slack: 1e-4 decayed twice is 1e-6 give or take a rounding.
+        below_floor = self.learning_rate * self.decay < self.min_learning_rate * (1 - 1e-9)
+        stale = (
+            self.patience is not None
+            and self.best_epoch is not None
+            and self.epoch - self.best_epoch >= self.patience
+        )
+        if stale or (
+            worse
+            and (
+                self._decayed_last_epoch or len(self.decay_epochs) >= self.max_decays or below_floor
+            )
+        ):
             action = Action.STOP
             self.stopped_early = True
         elif worse:
@@ -116,6 +143,8 @@ class MethodSchedule(keras.callbacks.Callback):
         decay: float = 0.1,
         max_decays: int = 3,
         min_delta: float = 0.0,
+        min_learning_rate: float = 0.0,
+        patience: int | None = None,
     ):
         super().__init__()
         self.monitor = monitor
@@ -125,6 +154,8 @@ class MethodSchedule(keras.callbacks.Callback):
             decay=decay,
             max_decays=max_decays,
             min_delta=min_delta,
+            min_learning_rate=min_learning_rate,
+            patience=patience,
         )
         self.steps: list[Step] = []
         self._best_weights = None

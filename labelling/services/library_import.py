@@ -14,6 +14,10 @@ names (labelling.storage_names) and recorded as ``verified`` images carrying an
 learns from it. Their thumbnails and model-input images are made here and now, since these
 images never pass through the ingest worker (which would send them to review).
 
+In a multi-label taxonomy a photo may sit in several label folders: its first copy is
+imported, and each other folder it is found in adds that folder's label to the same image
+(``ImportReport.added_labels``), as it does for a verified image already in the library.
+
 Each file is committed on its own, so an interrupted import keeps what it stored, and running
 it again skips those files as duplicates and carries on. A dry run reads and checks every
 file and stores nothing.
@@ -79,6 +83,8 @@ class ImportReport:
     # folder → key of the label its files were (or, in a dry run, would be) imported as
     folders: dict[str, str] = field(default_factory=dict)
     imported: Counter = field(default_factory=Counter)  # label key → images
+    # Multi-label: label key → images already imported (or in the library) given it too.
+    added_labels: Counter = field(default_factory=Counter)
     created_labels: dict[str, str] = field(default_factory=dict)  # folder → new label key
     unknown_labels: dict[str, int] = field(default_factory=dict)  # folder → files in it
     retired_labels: dict[str, int] = field(default_factory=dict)  # folder → files in it
@@ -273,6 +279,9 @@ class _Importer:
         self.client = client
         self.report = report
         self.seen: dict[str, str] = {}  # sha256 → relative path, for repeats within the run
+        self.keys_of: dict[str, set[str]] = {}  # sha256 → label keys given in this run
+        taxonomy = report.taxonomy
+        self.multi_label = bool(taxonomy and taxonomy.is_multi_label)
         self.would_create: set[str] = set()  # keys of new labels, in a dry run
 
     def exists(self, label: Label) -> bool:
@@ -288,6 +297,8 @@ class _Importer:
             report.skipped.append(SkippedFile(relative, rejected.code, rejected.message))
             return
         sha256 = hashlib.sha256(data).hexdigest()
+        if self.multi_label and self._add_label(sha256, label, folder):
+            return
         if sha256 in self.seen:
             report.skipped.append(
                 SkippedFile(relative, DUPLICATE, f"The same file as {self.seen[sha256]}.")
@@ -300,6 +311,7 @@ class _Importer:
             return
         if not self.exists(label):
             self._create(label, folder)
+        self.keys_of[sha256] = {label.key}
         if report.dry_run:
             report.imported[label.key] += 1
             return
@@ -317,6 +329,34 @@ class _Importer:
             report.skipped.append(SkippedFile(relative, unreadable.code, unreadable.message))
             return
         report.imported[label.key] += 1
+
+    def _add_label(self, sha256: str, label: Label, folder: str) -> bool:
+        """Multi-label: the same photo in another label's folder gives the image it already
+        is (imported earlier in this run, or verified in the library) that label too. False
+        when the file is new, or a plain duplicate (same label, or an image not verified)."""
+        keys = self.keys_of.get(sha256)
+        existing = Image.objects.for_client(self.client).filter(sha256=sha256).first()
+        if existing is None and (keys is None or not self.report.dry_run):
+            return False  # new here (or its first copy was refused after all)
+        if existing is not None and existing.status != ImageStatus.VERIFIED:
+            return False
+        if keys is not None and label.key in keys:
+            return False
+        if (
+            existing is not None
+            and label.pk is not None
+            and ImageLabel.objects.filter(image=existing, label_id=label.pk).exists()
+        ):
+            return False
+        if not self.exists(label):
+            self._create(label, folder)
+        if not self.report.dry_run:
+            ImageLabel.objects.get_or_create(
+                image=existing, label=label, defaults={"source": LabelSource.IMPORT}
+            )
+        self.keys_of.setdefault(sha256, set()).add(label.key)
+        self.report.added_labels[label.key] += 1
+        return True
 
     def _create(self, label: Label, folder: str) -> None:
         if self.report.dry_run:

@@ -406,6 +406,76 @@ class TestCommand:
         assert "does not exist" in capsys.readouterr().err
 
 
+class TestAMultiLabelTaxonomy:
+    @pytest.fixture(autouse=True)
+    def _multi_label(self, world):
+        from labelling.models.sectors import TaxonomyKind
+
+        world.taxonomy.kind = TaxonomyKind.MULTI_LABEL
+        world.taxonomy.save()
+
+    def _labels(self, image) -> set[str]:
+        return set(ImageLabel.objects.filter(image=image).values_list("label__key", flat=True))
+
+    def test_a_photo_in_two_label_folders_is_one_image_with_both_labels(self, world, library):
+        both, one = make_image_bytes(color=RED), make_image_bytes(color=BLUE)
+        root = library(
+            {"smiling": {"a.jpg": both, "b.jpg": one}, "building": {"same as a.jpg": both}}
+        )
+
+        report = library_import(client=world.client_a, root=root)
+
+        assert report.imported_total == 2 and report.duplicates == []
+        assert sum(report.added_labels.values()) == 1
+        images = Image.objects.for_client(world.client_a)
+        assert images.count() == 2
+        both_image = images.get(sha256=hashlib.sha256(both).hexdigest())
+        assert self._labels(both_image) == {"smiling", "building"}
+        assert set(
+            ImageLabel.objects.filter(image=both_image).values_list("source", flat=True)
+        ) == {"import"}
+        assert self._labels(images.get(sha256=hashlib.sha256(one).hexdigest())) == {"smiling"}
+
+    def test_a_dry_run_says_so_and_stores_nothing(self, world, library):
+        data = make_image_bytes(color=RED)
+        root = library({"smiling": {"a.jpg": data}, "building": {"a.jpg": data}})
+
+        report = library_import(client=world.client_a, root=root, dry_run=True)
+
+        assert report.imported_total == 1 and sum(report.added_labels.values()) == 1
+        assert not Image.objects.exists() and not ImageLabel.objects.exists()
+
+    def test_a_verified_image_in_the_library_gains_the_label_and_a_rerun_adds_nothing(
+        self, world, library
+    ):
+        data = make_image_bytes(color=GREEN)
+        first = library_import(client=world.client_a, root=library({"smiling": {"a.jpg": data}}))
+        assert first.imported_total == 1
+        image = Image.objects.get()
+        # A second library where the same photo is filed under another label.
+        other = Path(str(first.root) + "-more")
+        _write(other.parent, {other.name: {"building": {"a.jpg": data}}})
+
+        report = library_import(client=world.client_a, root=other)
+        assert report.imported_total == 0 and dict(report.added_labels) == {"building": 1}
+        assert self._labels(image) == {"smiling", "building"}
+
+        again = library_import(client=world.client_a, root=other)
+        assert again.added_labels == {} and len(again.duplicates) == 1
+        assert ImageLabel.objects.filter(image=image).count() == 2
+
+    def test_an_image_waiting_for_review_is_not_given_labels_by_an_import(self, world, library):
+        data = make_image_bytes(color=RED)
+        waiting = factories.ImageFactory(
+            client=world.client_a,
+            sha256=hashlib.sha256(data).hexdigest(),
+            status=ImageStatus.NEEDS_REVIEW,
+        )
+        report = library_import(client=world.client_a, root=library({"smiling": {"a.jpg": data}}))
+        assert report.added_labels == {} and len(report.duplicates) == 1
+        assert not ImageLabel.objects.filter(image=waiting).exists()
+
+
 def test_the_service_refuses_a_missing_root(world, tmp_path):
     with pytest.raises(LibraryImportError, match="does not exist"):
         library_import(client=world.client_a, root=tmp_path / "nowhere")

@@ -147,12 +147,73 @@ def test_finetune_trains_after_the_stem_and_leaves_stem_and_batchnorm_alone(stan
         assert _unchanged(built_model, _layer(result.model, name)), name
     for name in ("branch_a", "branch_b", "later_conv", "logits"):
         assert not _unchanged(built_model, _layer(result.model, name)), name
-    assert seen == list(range(result.epochs_run)) and result.epochs_run <= 2
+    assert seen == list(range(result.total_epochs)) and result.epochs_run <= 2
+    assert result.head is not None and result.head.epochs_run >= 1
     proba = result.model.predict(x[:3], verbose=0)
     assert proba.shape == (3, 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
     # Raw pixels of another size go through: resizing lives in the model.
     assert result.model.predict(x[:2, :20, :20], verbose=0).shape == (2, 2)
+
+
+def test_fine_tuning_starts_from_the_head_trained_on_the_frozen_backbone(stand_in):
+    """The first phase's head, put on the backbone, answers as it did on the embeddings."""
+    x, y = _images(16, 32)
+    model = finetune_module.build_finetune_model("stand_in", 2, input_size=32, from_scratch=True)
+    base = finetune_module.backbone_of(model)
+    embeddings = finetune_module.embed_with(base, x, batch_size=8, image_size=32)
+    assert embeddings.shape == (16, 8)
+    from training.head_training import train_head
+
+    head = train_head(embeddings[:12], y[:12], embeddings[12:], y[12:], n_classes=2, seed=0)
+    zero_head = model.predict(x[:4], verbose=0)
+    np.testing.assert_allclose(zero_head, 0.5, atol=1e-6)  # a head of zeros knows nothing
+    finetune_module.start_from_head(model, head.model)
+    np.testing.assert_allclose(
+        model.predict(x[:4], verbose=0), head.model.predict(embeddings[:4], verbose=0), atol=1e-5
+    )
+
+
+def test_the_second_phase_unfreezes_from_the_block_it_is_given(stand_in, built_model):
+    x, y = _images(16, 32)
+    result = finetune(
+        backbone="stand_in",
+        X_train=x[:12],
+        y_train=y[:12],
+        X_val=x[12:],
+        y_val=y[12:],
+        n_classes=2,
+        input_size=32,
+        from_scratch=True,
+        max_epochs=2,
+        head_max_epochs=3,
+        batch_size=4,
+        learning_rate=1e-2,
+        unfreeze_from="later_conv",
+    )
+    for name in ("stem_conv", "branch_a", "branch_b", "branch_a_bn", "later_conv_bn"):
+        assert _unchanged(built_model, _layer(result.model, name)), name
+    for name in ("later_conv", "logits"):
+        assert not _unchanged(built_model, _layer(result.model, name)), name
+    assert result.head.epochs_run <= 3 and result.epochs_run <= 2
+
+
+def test_without_head_first_the_second_phase_starts_from_a_head_of_zeros(stand_in):
+    x, y = _images(16, 32)
+    result = finetune(
+        backbone="stand_in",
+        X_train=x[:12],
+        y_train=y[:12],
+        X_val=x[12:],
+        y_val=y[12:],
+        n_classes=2,
+        input_size=32,
+        from_scratch=True,
+        max_epochs=1,
+        batch_size=4,
+        head_first=False,
+    )
+    assert result.head is None and result.total_epochs == result.epochs_run == 1
 
 
 def test_the_training_pipeline_augments_and_the_validation_pipeline_does_not():

@@ -62,6 +62,41 @@ def test_it_stops_instead_of_decaying_past_max_decays():
     assert steps[-1].epoch == 7 and steps[-1].action is Action.STOP
 
 
+def test_a_worsening_whose_decay_would_pass_the_floor_stops_the_run():
+    # 1e-3 → 1e-4 is allowed by a floor of 1e-4; the next decay (to 1e-5) is not.
+    schedule, steps = _run([1.0, 1.1, 1.0, 1.1, 1.0], min_learning_rate=1e-4)
+    assert [s.action for s in steps] == [
+        Action.CONTINUE,
+        Action.DECAY,
+        Action.CONTINUE,
+        Action.STOP,
+    ]
+    assert steps[-1].learning_rate == pytest.approx(1e-4)
+    assert schedule.stopped_early
+
+
+def test_without_a_floor_the_same_curve_decays_again():
+    _, steps = _run([1.0, 1.1, 1.0, 1.1, 1.0])
+    assert steps[3].action is Action.DECAY
+
+
+def test_patience_stops_a_run_whose_loss_no_longer_beats_its_best():
+    # Never two worsenings in a row, so the method's rule alone would run on.
+    curve = [1.0, 0.5, 0.6, 0.55, 0.58, 0.56, 0.57, 0.56]
+    _, alone = _run(curve)
+    assert Action.STOP not in [s.action for s in alone]
+    schedule, steps = _run(curve, patience=3)
+    assert steps[-1].epoch == 4 and steps[-1].action is Action.STOP
+    assert schedule.best_epoch == 1 and schedule.stopped_early
+
+
+def test_a_floor_above_the_rate_or_a_patience_of_zero_is_refused():
+    with pytest.raises(ValueError, match="min_learning_rate"):
+        DecaySchedule(learning_rate=1e-3, max_epochs=5, min_learning_rate=1e-2)
+    with pytest.raises(ValueError, match="patience"):
+        DecaySchedule(learning_rate=1e-3, max_epochs=5, patience=0)
+
+
 def test_a_nan_loss_counts_as_worse_and_is_never_best():
     schedule, steps = _run([1.0, math.nan, math.nan])
     assert [s.action for s in steps] == [Action.CONTINUE, Action.DECAY, Action.STOP]

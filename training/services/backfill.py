@@ -23,8 +23,9 @@ from django.utils import timezone
 from labelling.models import Image, ImageLabel, ImageStatus, Prediction, Taxonomy
 from labelling.models.images import LabelSource
 from training.models import ActiveModel, ModelVersion
+from training.multi_label import LIKELY_AT
 from training.selectors import active_version
-from training.services.policy import auto_accepts
+from training.services.policy import auto_accepted_labels, is_multi_label_version
 from training.services.prediction import images_predict
 from training.tasks import backfill
 
@@ -110,9 +111,9 @@ def backfill_step(
 def _redecide(prediction: Prediction, step: BackfillStep) -> None:
     image = prediction.image
     version = prediction.model_version
-    accepted = auto_accepts(
-        version, prediction.top_label_id, prediction.top_probability, client_id=image.client_id
-    )
+    # The labels the new version tags on its own: one (multi-class) or several.
+    accepted = auto_accepted_labels(version, prediction.ranked or [], client_id=image.client_id)
+    accepted_ids = [int(entry["label"]) for entry in accepted]
     with transaction.atomic():
         # Conditional on what was read: a person deciding meanwhile wins.
         unchanged = Image.objects.filter(
@@ -121,14 +122,15 @@ def _redecide(prediction: Prediction, step: BackfillStep) -> None:
         now = timezone.now()
         if image.status == ImageStatus.NEEDS_REVIEW:
             if accepted and unchanged.update(status=ImageStatus.AUTO_TAGGED, status_changed_at=now):
-                ImageLabel.objects.update_or_create(
-                    image=image,
-                    label_id=prediction.top_label_id,
-                    defaults={
-                        "source": LabelSource.MACHINE,
-                        "probability": prediction.top_probability,
-                    },
-                )
+                for entry in accepted:
+                    ImageLabel.objects.update_or_create(
+                        image=image,
+                        label_id=entry["label"],
+                        defaults={
+                            "source": LabelSource.MACHINE,
+                            "probability": entry["probability"],
+                        },
+                    )
                 step.auto_tagged.append(image.pk)
             return
         machine = list(
@@ -137,18 +139,31 @@ def _redecide(prediction: Prediction, step: BackfillStep) -> None:
             )
         )
         tagged = [il.label_id for il in machine]
-        if accepted and tagged == [prediction.top_label_id]:
-            ImageLabel.objects.filter(pk=machine[0].pk).update(
-                probability=prediction.top_probability
-            )
+        if accepted and set(tagged) == set(accepted_ids):
+            for il in machine:
+                probability = next(e["probability"] for e in accepted if e["label"] == il.label_id)
+                ImageLabel.objects.filter(pk=il.pk).update(probability=probability)
             return
         if not unchanged.update(status=ImageStatus.NEEDS_REVIEW, status_changed_at=now):
             return
         ImageLabel.objects.filter(image=image, source=LabelSource.MACHINE).delete()
-        if tagged and prediction.top_label_id not in tagged:
-            prediction.overturned_label_id = tagged[0]
+        # The machine tag the new version contradicts: one it no longer finds likely.
+        likely = _likely_labels(prediction, multi_label=is_multi_label_version(version))
+        contradicted = [label for label in tagged if label not in likely]
+        if contradicted:
+            prediction.overturned_label_id = contradicted[0]
             prediction.save(update_fields=["overturned_label"])
         step.sent_back.append(image.pk)
+
+
+def _likely_labels(prediction: Prediction, *, multi_label: bool) -> set[int]:
+    if not multi_label:
+        return {prediction.top_label_id}
+    return {
+        int(entry["label"])
+        for entry in prediction.ranked or []
+        if float(entry["probability"]) >= LIKELY_AT
+    }
 
 
 def backfill_progress(*, taxonomy: Taxonomy) -> BackfillProgress:

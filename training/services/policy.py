@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from training.models import ClientModelSettings, ModelVersion
+from training.multi_label import LIKELY_AT, accepted_labels
 
 MIN_SUPPORT = 5  # held-out items a class needs at a threshold before its precision counts
 
@@ -51,8 +52,34 @@ def policy_compute(
         },
         "validation": chosen.as_dict(),
     }
+    absent = None
+    if multi_label:
+        from training.multi_label import absence_thresholds
+
+        # Each label may also be called absent, at the same target: an image whose labels
+        # are all decided one way or the other is tagged alone.
+        absent = absence_thresholds(
+            np.asarray(heldout[source]["proba"], dtype=np.float64),
+            np.asarray(heldout[source]["y"]),
+            target_precision=target,
+            min_support=MIN_SUPPORT,
+        )
+        policy["absent_thresholds"] = {
+            str(label_id): float(value)
+            for label_id, value in zip(class_labels, absent, strict=True)
+            if value >= 0
+        }
     test = heldout.get("test")
-    if test and not multi_label and len(test["y"]):
+    if test and multi_label and len(test["y"]):
+        from training.multi_label import auto_tag_figures
+
+        policy["test"] = auto_tag_figures(
+            np.asarray(test["proba"], dtype=np.float64),
+            np.asarray(test["y"]),
+            chosen.values,
+            absent,
+        )
+    elif test and not multi_label and len(test["y"]):
         proba = np.asarray(test["proba"], dtype=np.float64)
         y = np.asarray(test["y"], dtype=np.int64)
         accepted = auto_accept(proba, chosen.values)
@@ -113,17 +140,66 @@ def policy_for_client(model_version: ModelVersion, settings: ClientModelSettings
     return policy
 
 
+def _client_policy(model_version: ModelVersion, client_id) -> dict | None:
+    settings = (
+        ClientModelSettings.objects.filter(client_id=client_id).first() if client_id else None
+    )
+    try:
+        return policy_for_client(model_version, settings)
+    except ValueError:
+        return None  # no held-out data to meet the client's target with: people decide
+
+
+def is_multi_label_version(model_version: ModelVersion) -> bool:
+    return (model_version.metrics or {}).get("kind") == "multi_label"
+
+
 def auto_accepts(
     model_version: ModelVersion, top_label: int, top_probability: float, *, client_id=None
 ) -> bool:
     """Auto-tag when the calibrated top-1 probability reaches the threshold that gave its
     class the client's target precision on held-out images; else a person decides."""
-    settings = (
-        ClientModelSettings.objects.filter(client_id=client_id).first() if client_id else None
-    )
-    try:
-        policy = policy_for_client(model_version, settings)
-    except ValueError:
-        return False  # no held-out data to meet the client's target with: people decide
+    policy = _client_policy(model_version, client_id) or {}
     threshold = (policy.get("thresholds") or {}).get(str(top_label))
     return threshold is not None and top_probability >= float(threshold)
+
+
+def auto_accepted_labels(
+    model_version: ModelVersion, ranked: list[dict], *, client_id=None
+) -> list[dict]:
+    """The ranked entries ({label, probability}) the model tags an image with on its own,
+    highest first; [] when a person decides. Multi-class: the top label when it reaches its
+    threshold. Multi-label: every label that reaches its own, provided every other label is
+    under its threshold of absence (training.multi_label)."""
+    if not ranked:
+        return []
+    if not is_multi_label_version(model_version):
+        top = ranked[0]
+        accepted = auto_accepts(
+            model_version, top["label"], top["probability"], client_id=client_id
+        )
+        return [top] if accepted else []
+    policy = _client_policy(model_version, client_id) or {}
+    thresholds = policy.get("thresholds") or {}
+    if not thresholds:
+        return []
+    row = [float(entry["probability"]) for entry in ranked]
+    # A label without a threshold never reached the target: never present (or absent).
+    cuts = [float(thresholds.get(str(entry["label"]), np.inf)) for entry in ranked]
+    # Versions chosen before absence thresholds: a label under LIKELY_AT is absent.
+    below = policy.get("absent_thresholds")
+    absent = None
+    if below is not None:
+        absent = [float(below.get(str(entry["label"]), -np.inf)) for entry in ranked]
+    ranked_ids = {int(entry["label"]) for entry in ranked}
+    unranked = [label for label in model_version.class_labels if label not in ranked_ids]
+    if unranked:
+        # Each label left out of the ranking is at most as probable as the last ranked one.
+        last = row[-1]
+        if below is None:
+            decided = last < LIKELY_AT
+        else:
+            decided = all(last <= float(below.get(str(label), -np.inf)) for label in unranked)
+        if not decided:
+            return []
+    return [ranked[i] for i in accepted_labels(row, cuts, absent)]

@@ -16,7 +16,7 @@ from training.inference import run_model  # TensorFlow is imported when a model 
 from training.models import ModelMode, ModelVersion
 from training.runtime import input_size_for, load_model_version
 from training.selectors import active_version
-from training.services.policy import auto_accepts
+from training.services.policy import auto_accepted_labels
 
 logger = logging.getLogger(__name__)
 
@@ -167,14 +167,16 @@ def _store_prediction(image: Image, version: ModelVersion, ranked: list[dict]) -
 def _decide(image: Image, version: ModelVersion, ranked: list[dict]) -> None:
     if image.status != ImageStatus.PROCESSING:
         return  # a person already decided, or it was predicted on request: leave it
-    top = ranked[0]
+    # One label (multi-class), or several (multi-label), each at its own threshold.
+    accepted = auto_accepted_labels(version, ranked, client_id=image.client_id)
     with transaction.atomic():
-        if auto_accepts(version, top["label"], top["probability"], client_id=image.client_id):
-            ImageLabel.objects.update_or_create(
-                image=image,
-                label_id=top["label"],
-                defaults={"source": LabelSource.MACHINE, "probability": top["probability"]},
-            )
+        if accepted:
+            for entry in accepted:
+                ImageLabel.objects.update_or_create(
+                    image=image,
+                    label_id=entry["label"],
+                    defaults={"source": LabelSource.MACHINE, "probability": entry["probability"]},
+                )
             image.transition_to(ImageStatus.AUTO_TAGGED)
         else:
             image.transition_to(ImageStatus.NEEDS_REVIEW)

@@ -232,6 +232,9 @@ def _train(run: TrainingRun) -> ModelVersion:
         "n_val": len(val_idx),
         "n_test": len(test_idx),
     }
+    head = getattr(trained, "head", None)  # fine-tuning trains its head first
+    if head is not None:
+        metrics["training"]["head_epochs"] = head.epochs_run
     # Rounded: the held-out answers are stored with the version, for the policy.
     heldout = {
         "val": {"proba": np.round(measured.val_proba, 5).tolist(), "y": y[val_idx].tolist()},

@@ -75,6 +75,10 @@ class Command(BaseCommand):
         if report.batch is not None:
             summary += f" (batch “{report.batch}”, #{report.batch.pk})"
         out(style.SUCCESS(summary + "."))
+        if report.added_labels:
+            counts = ", ".join(f"{key} {n}" for key, n in sorted(report.added_labels.items()))
+            verb = "Would give" if dry else "Gave"
+            out(f"{verb} images found in several label folders those labels too: {counts}.")
         if report.created_labels:
             verb = "Would create" if dry else "Created"
             created = ", ".join(
