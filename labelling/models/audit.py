@@ -27,6 +27,7 @@ class AuditAction(models.TextChoices):
     SUSPECT_LABEL_DECIDED = "suspect_label_decided", "Suspect label decided"
     NO_LABEL_MARKED = "no_label_marked", "Marked as fitting no label"
     NO_LABEL_UNDONE = "no_label_undone", "Fitting no label undone"
+    MAP_GROUP_LABELLED = "map_group_labelled", "Group labelled from the map"
 
 
 class AuditEventQuerySet(models.QuerySet):

@@ -13,7 +13,14 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 from django.utils import timezone
 
-from labelling.models import ImageLabel, ImageStatus, Review, ReviewSnapshot
+from labelling.models import (
+    AuditAction,
+    AuditEvent,
+    ImageLabel,
+    ImageStatus,
+    Review,
+    ReviewSnapshot,
+)
 from labelling.models.images import LabelSource
 from tests import factories
 from training import tasks
@@ -162,6 +169,11 @@ def test_a_lasso_is_labelled_in_one_submission_audited_and_undone(client, mapped
     assert {r.previous_status for r in reviews} == {"needs_review", "verified"}
     snapshots = ReviewSnapshot.objects.filter(review__in=reviews)
     assert len({s.submission for s in snapshots}) == 1  # one action, one undo
+    event = AuditEvent.objects.get(action=AuditAction.MAP_GROUP_LABELLED)
+    assert (event.actor, event.client_id) == (mapped.librarian, mapped.client_a.pk)
+    assert event.detail["label"] == building.pk
+    assert sorted(event.detail["images"]) == sorted(lasso)
+    assert "4 image(s)" in event.summary and building.name in event.summary
 
     undone = post(client, "map-undo", mapped)
     assert undone.status_code == 200 and sorted(undone.json()["undone"]) == sorted(lasso)

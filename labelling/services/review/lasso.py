@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 
-from labelling.models import Client, Image, ImageLabel, ImageStatus, Review
+from labelling.models import AuditAction, Client, Image, ImageLabel, ImageStatus, Label, Review
 from labelling.models.images import LabelSource
+from labelling.services import audit
 from labelling.services.review.decisions import DECIDABLE, images_label_group
 
 # A lasso over a dense part of a 50,000-image map takes thousands; each is one conditional
@@ -54,9 +56,21 @@ def images_label_lasso(
         skipped["already had this label"] = len(done)
     if not todo:
         return LassoOutcome(reviews=[], skipped=skipped)
-    reviews = images_label_group(
-        client=client, user=user, image_ids=todo, label=label, limit=MAX_LASSO
-    )
+    with transaction.atomic():
+        reviews = images_label_group(
+            client=client, user=user, image_ids=todo, label=label, limit=MAX_LASSO
+        )
+        # One lasso can relabel thousands of images at once: besides each image's review,
+        # the client's audit log says who did it, with what label, and to which images.
+        labelled = sorted(review.image_id for review in reviews)
+        name = Label.objects.filter(pk=label).values_list("name", flat=True).first()
+        audit.record(
+            user,
+            AuditAction.MAP_GROUP_LABELLED,
+            client=client,
+            summary=f"labelled {len(labelled)} image(s) “{name}” from the map.",
+            detail={"label": label, "images": labelled, "skipped": skipped},
+        )
     return LassoOutcome(reviews=reviews, skipped=skipped)
 
 
