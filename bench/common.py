@@ -15,6 +15,31 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def run_and_report(
+    run: Callable, args, *, report: Callable[[dict], str], errors: tuple = ()
+) -> int:
+    """A figures command's end: ``run(args, log=log)``, its report on stdout and, with
+    ``--json``, its figures in that file. Bad input (a ProtocolError, missing backbone
+    weights, or one of ``errors``) is one line on stderr and exit status 2."""
+    import json
+    from pathlib import Path
+
+    from bench.folders import ProtocolError
+    from training.backbones import BackboneWeightsMissing
+
+    try:
+        result = run(args, log=log)
+    except (ProtocolError, BackboneWeightsMissing, *errors) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(report(result))
+    if args.json:
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
 def median_seconds(fn: Callable[[], object], *, repeats: int, warmup: int = 1) -> float:
     """Median wall time of ``fn()`` over ``repeats`` calls after ``warmup`` untimed ones.
     Medians, because the machines are shared and a neighbour's burst hits single runs."""

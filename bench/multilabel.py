@@ -25,14 +25,12 @@ auto-accept buys at the target. Test mosaics take part in no choice.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from bench.common import quiet_tensorflow
+from bench.common import quiet_tensorflow, run_and_report
 from bench.folders import (
     ProtocolError,
     apply_merges,
@@ -381,22 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --target must be between 0.5 and 1.0", file=sys.stderr)
         return 2
 
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    from training.backbones import BackboneWeightsMissing
-
-    try:
-        result = run_multilabel(args, log=log)
-    except (ProtocolError, BackboneWeightsMissing) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(format_report(result))
-    if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
-    return 0
+    return run_and_report(run_multilabel, args, report=format_report)
 
 
 if __name__ == "__main__":

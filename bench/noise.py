@@ -21,14 +21,12 @@ Interface kept stable: others script against the options and the JSON keys.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from bench.common import quiet_tensorflow
+from bench.common import quiet_tensorflow, run_and_report
 from bench.folders import ProtocolError, draw_train_test, flip_labels
 
 VALIDATION_FRACTION = 0.1
@@ -246,22 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --noise must be between 0 and 1, got {args.noise}", file=sys.stderr)
         return 2
 
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    from training.backbones import BackboneWeightsMissing
-
-    try:
-        result = run(args, log=log)
-    except (ProtocolError, BackboneWeightsMissing, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(format_report(result))
-    if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
-    return 0
+    return run_and_report(run, args, report=format_report, errors=(ValueError,))
 
 
 if __name__ == "__main__":

@@ -31,14 +31,13 @@ Interface kept stable: others script against the options and the JSON keys.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from bench.common import quiet_tensorflow
+from bench.common import quiet_tensorflow, run_and_report
 from bench.folders import (
     ClassTree,
     ProtocolError,
@@ -493,24 +492,9 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --train-size must be at least 2 and --test-size at least 1", file=sys.stderr)
         return 2
 
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    from training.backbones import BackboneWeightsMissing
-
-    try:
-        result = run_protocol(args, log=log)
-    except (ProtocolError, BackboneWeightsMissing) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     from bench.protocol_report import format_report
 
-    print(format_report(result))
-    if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
-    return 0
+    return run_and_report(run_protocol, args, report=format_report)
 
 
 if __name__ == "__main__":
