@@ -168,6 +168,7 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
         ImageStatus,
         Label,
         Membership,
+        Review,
         Role,
         Sector,
         Taxonomy,
@@ -225,7 +226,12 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
                 for outcome, (_, name) in zip(outcomes, part, strict=True):
                     if outcome.image is not None:
                         truth_of[outcome.image.pk] = labels[name].pk
-            looked: set[int] = set()  # each tile is looked at once: a second look is a defect
+
+            def decided_again(image_ids) -> bool:
+                # A defect: an image a person has decided is offered again. (An image the
+                # model auto-tagged while it waited on a page, and that a later version
+                # contradicts, does come back, rightly, and is looked at and paid again.)
+                return Review.objects.filter(image__in=image_ids, undone_at__isnull=True).exists()
 
             def settle(image_id: int) -> None:
                 # The service refuses an image that moved on meanwhile (a new version's
@@ -252,9 +258,8 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
                 groups = cold_start_groups(client=client, size=GRID_PAGE)
                 if groups:
                     page = groups[0]
-                    if any(pk in looked for pk in page):
+                    if decided_again(page):
                         raise RuntimeError(f"cluster labelling left image(s) of {page} waiting")
-                    looked.update(page)
                     truths = [truth_of[pk] for pk in page]
                     label = max(set(truths), key=truths.count)
                     reviewer.seconds += reviewer.cluster_cost(truths, label)
@@ -279,9 +284,8 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
                 label = max(waiting, key=waiting.get) if waiting else None
                 if label is not None:
                     page = list(review_queue(client, QueueFilters(label=label))[:GRID_PAGE])
-                    if any(i.pk in looked for i in page):
+                    if decided_again([i.pk for i in page]):
                         raise RuntimeError(f"the review service left image(s) of {page} waiting")
-                    looked.update(i.pk for i in page)
                     ranked_of = latest_predictions([i.pk for i in page])
                     for image in page:
                         prediction = ranked_of.get(image.pk)
