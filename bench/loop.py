@@ -17,8 +17,8 @@ quarter of a page (0.4 s a tile against 1.5 s an accept; a wrong tile costs 0.4 
 its single-mode fix).
 
 Fixed cost model: accepting the shown top suggestion 1.5 s; picking suggestion 2-9 by key
-2.5 s (and any label by key where nothing is suggested and the taxonomy has at most nine, as
-the review page offers them); searching the taxonomy 6 s; grid mode 0.4 s per image looked
+2.5 s (and any label by key where nothing is suggested and the taxonomy has at most ten, as
+the review page offers them, keys 1-9 and 0); searching the taxonomy 6 s; grid mode 0.4 s per image looked
 at, plus the single-mode cost of fixing each one the reviewer deselects. Baseline: every
 image by hand with one key, 2.5 s each with up to 10 labels, 6 s beyond. Printed and written
 (``--json``): reviewer seconds of the loop and of the baseline, their ratio, the final
@@ -42,10 +42,7 @@ from bench.folders import ProtocolError, apply_merges, parse_merges, scan_roots,
 
 BATCH = 200
 ACCEPT_TOP, PICK_BY_KEY, SEARCH, GRID_LOOK = 1.5, 2.5, 6.0, 0.4
-KEYED_SUGGESTIONS = 9  # suggestions 2-9 have a key
-# An image no model has seen: the review page offers a taxonomy of up to this many labels
-# by key (static/js/review/single.js), a larger one only through the search.
-KEYED_TAXONOMY = 9
+KEYED_SUGGESTIONS = 9  # the cost model prices suggestions 2-9 by key, a tenth as a search
 HAND_KEYS = 10  # up to this many labels, the baseline labels with one key
 
 
@@ -181,7 +178,7 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
     )
     from labelling.services import review as rs
     from labelling.services import uploads
-    from labelling.views.review import GRID_PAGE
+    from labelling.views.review import CHOICE_KEYS, GRID_PAGE
     from taxonomy_site.celery import app
     from training.models import ModelVersion
     from training.selectors import active_version
@@ -208,7 +205,9 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
         Membership.objects.create(user=user, client=client, role=Role.REVIEWER)
 
         truth_of: dict[int, int] = {}
-        reviewer = Reviewer(keyed_taxonomy=len(pool.classes) <= KEYED_TAXONOMY)
+        # An image no model has seen: the review page offers a taxonomy of up to ten labels
+        # by key, a larger one only through the search.
+        reviewer = Reviewer(keyed_taxonomy=len(pool.classes) <= len(CHOICE_KEYS))
         curve: list[tuple[float, int]] = [(0.0, 0)]
         for start in range(0, len(pool.paths), BATCH):
             batch = uploads.batch_create(client=client, user=user, name=f"Arrivals {start}")

@@ -333,8 +333,8 @@ REVIEW_LEASE_SECONDS = env_int("REVIEW_LEASE_SECONDS", 300)
 # Each web process reuses a queue's head (its first free images, in order) this long before
 # ordering the whole queue again: ordering ten thousand images takes tens of milliseconds.
 REVIEW_QUEUE_WINDOW_SECONDS = env_float("REVIEW_QUEUE_WINDOW_SECONDS", 5.0)
-# Suggestions shown per image in the queue: keys 1-9 pick one.
-REVIEW_TOP_N = env_int("REVIEW_TOP_N", 9)
+# Suggestions shown per image in the queue: keys 1-9, then 0, pick one.
+REVIEW_TOP_N = env_int("REVIEW_TOP_N", 10)
 # A prediction job with images still unanswered and no new answer for this long lost its
 # message; it is queued again, for this many hours after it was asked.
 PREDICTION_JOB_STALE_AFTER_MINUTES = env_int("PREDICTION_JOB_STALE_AFTER_MINUTES", 15)

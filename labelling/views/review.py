@@ -25,6 +25,10 @@ from training.services.cold_start import cold_start_pending
 SINGLE, GRID = "single", "grid"
 BUFFER = 5  # images held and loaded ahead of the one on screen
 GRID_PAGE = 24
+# The keys that choose a label or suggestion, in order: the number row, 0 for the tenth, as
+# one labels by hand. A taxonomy of up to this many labels is offered whole, by key, where
+# nothing is suggested (an image no model has seen); a larger one through the search.
+CHOICE_KEYS = "1234567890"
 
 
 class QueueForm(forms.Form):
@@ -114,6 +118,7 @@ def review_queue(request: HttpRequest, client_slug: str) -> HttpResponse:
         ],
         "buffer": BUFFER,
         "gridPage": GRID_PAGE,
+        "choiceKeys": CHOICE_KEYS,
         "groups": groups,
         "topN": top_n(),
         "leaseSeconds": review_service.lease_seconds(),
@@ -134,6 +139,7 @@ def review_queue(request: HttpRequest, client_slug: str) -> HttpResponse:
             ((choice, n) for choice, n in queue_labels.shown() if n), key=lambda row: -row[1]
         ),
         "groups": groups,
+        "keyed_taxonomy": len(config["labels"]) <= len(CHOICE_KEYS),
         "is_admin": membership.role == Role.ADMIN,
         # What still waits once this view is done: other classes, images the model has not
         # seen; the page says "well done" only when both are none.

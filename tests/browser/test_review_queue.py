@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from labelling.models import Image, ImageStatus, Review, ReviewLease, TaxonomyKind
+from labelling.models import Image, ImageStatus, Label, Review, ReviewLease, TaxonomyKind
 from labelling.models.images import LabelSource
 from labelling.services import review as rs
 from tests.labelling.test_review_service import make_queue, predicted_image
@@ -309,7 +309,7 @@ def test_cluster_labelling_a_group_with_one_deselected(world, page_as, tmp_path)
 
 
 def test_an_image_no_model_has_seen_is_labelled_by_key_from_a_small_taxonomy(world, page_as):
-    # Before any model there are no suggestions; with up to nine labels the page offers the
+    # Before any model there are no suggestions; with up to ten labels the page offers the
     # whole taxonomy by key, as labelling by hand would, instead of only the search.
     from tests import factories
 
@@ -327,3 +327,26 @@ def test_an_image_no_model_has_seen_is_labelled_by_key_from_a_small_taxonomy(wor
     image.refresh_from_db()
     assert image.status == ImageStatus.VERIFIED
     assert live_reviews(image) == [("correct", ["smiling"])]
+
+
+def test_a_ten_label_taxonomy_is_offered_whole_and_0_picks_its_tenth(world, page_as):
+    # Ten labels fit the number row as a hand labeller uses it: 1-9, then 0.
+    from tests import factories
+
+    for n in range(7):
+        factories.LabelFactory(taxonomy=world.taxonomy, key=f"place_{n}", name=f"Place {n}")
+    image = factories.ImageFactory(client=world.client_a, status=ImageStatus.NEEDS_REVIEW)
+    page = page_as(world.reviewer)
+    page.goto(QUEUE)
+    showing(page, image)
+    page.wait_for_load_state("networkidle")
+    keys = page.locator("#review-suggestions li kbd").all_inner_texts()
+    assert keys == ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"]
+    tenth = page.locator("#review-suggestions li").nth(9).inner_text().split("\n")[-1].strip()
+    page.keyboard.press("0")
+    page.locator('#review[data-state="empty"]').wait_for()
+    settled(page)
+    image.refresh_from_db()
+    assert image.status == ImageStatus.VERIFIED
+    tenth_key = Label.objects.get(taxonomy=world.taxonomy, name=tenth).key
+    assert live_reviews(image) == [("correct", [tenth_key])]

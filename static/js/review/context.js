@@ -25,6 +25,11 @@ export const fixingEl = byId("review-fixing");
 export const fixingLeftEl = byId("review-fixing-left");
 
 export const labels = config.labels;
+// The keys that choose a label or suggestion, in order (the server's CHOICE_KEYS): the
+// number row, 0 for the tenth.
+export const choiceKeys = config.choiceKeys.split("");
+// A taxonomy this small is offered whole, by key, where nothing is suggested.
+export const keyedTaxonomy = labels.length <= choiceKeys.length;
 export const labelById = new Map(labels.map((l) => [l.id, l]));
 export const gridMode = config.mode === "grid";
 

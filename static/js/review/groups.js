@@ -6,7 +6,7 @@
  * this page. u takes the last submission back and shows its images again.
  */
 
-import { config, labels, labelById, root, setEmpty, state, tilesEl, toast, updateCounts } from "./context.js";
+import { config, keyedTaxonomy, labels, labelById, root, setEmpty, state, tilesEl, toast, updateCounts } from "./context.js";
 import { renderCursor, toggleTile } from "./grid.js";
 import { markRendered, startKey } from "./marks.js";
 import { inOrder, message, post, preload } from "./requests.js";
@@ -118,7 +118,7 @@ export function chooseLabel(id) {
 }
 
 export function chooseLabelByKey(n) {
-  if (labels.length > 9 || n >= labels.length) return;
+  if (!keyedTaxonomy || n >= labels.length) return;
   chooseLabel(labels[n].id);
 }
 

@@ -2,15 +2,11 @@
  * The keys of single and grid mode, and the buttons that do the same.
  */
 
-import { root, search, state } from "./context.js";
+import { choiceKeys, root, search, state } from "./context.js";
 import { acceptPage, moveCursor, toggleTile } from "./grid.js";
 import { chooseLabelByKey, focusGroupSearch, submitGroup, undoGroup } from "./groups.js";
 import { startKey } from "./marks.js";
 import { acceptCurrent, noLabel, pick, reject, skip, undo } from "./single.js";
-
-
-
-
 
 export function onKey(e) {
   if (e.defaultPrevented || e.altKey || e.ctrlKey || e.metaKey) return;
@@ -25,9 +21,9 @@ export function onKey(e) {
     } else if (key === " " || key === "x") {
       e.preventDefault();
       toggleTile(state.cursor);
-    } else if (/^[1-9]$/.test(key)) {
+    } else if (choiceKeys.includes(key)) {
       e.preventDefault();
-      chooseLabelByKey(Number(key) - 1);
+      chooseLabelByKey(choiceKeys.indexOf(key));
     } else if (key === "/") {
       e.preventDefault();
       focusGroupSearch();
@@ -62,9 +58,9 @@ export function onKey(e) {
     }
     return;
   }
-  if (/^[1-9]$/.test(key)) {
+  if (choiceKeys.includes(key)) {
     e.preventDefault();
-    pick(Number(key) - 1);
+    pick(choiceKeys.indexOf(key));
   } else if (key === "Enter") {
     e.preventDefault();
     acceptCurrent();

@@ -1,11 +1,12 @@
 /*
- * Single mode: one image at a time, 1–9 pick a suggestion (multi-label: toggle it), Enter
+ * Single mode: one image at a time, 1–9 and 0 pick a suggestion (multi-label: toggle it), Enter
  * accepts, x rejects (no label is to be given), n says none of the above (it fits no label
  * of the taxonomy: a candidate for a new one), s skips, u undoes. Grid mode's deselected images are decided
  * here too (the "fix" view).
  */
 
 import {
+  choiceKeys,
   chosenEl,
   config,
   currentEl,
@@ -13,6 +14,7 @@ import {
   gridMode,
   gridSection,
   hooks,
+  keyedTaxonomy,
   labelById,
   labels,
   nameEl,
@@ -57,19 +59,17 @@ export function show(item) {
 }
 
 
-// An image no model has seen has no suggestions; a taxonomy of up to nine labels is then
+// An image no model has seen has no suggestions; a taxonomy of up to ten labels is then
 // offered whole, by key, as one would label it by hand (search stays for larger ones).
-const KEYED_TAXONOMY = 9;
-
 export function choicesOf(item) {
-  if (item.suggestions.length || labels.length > KEYED_TAXONOMY) return item.suggestions;
+  if (item.suggestions.length || !keyedTaxonomy) return item.suggestions;
   return labels.map(function (l) { return { label: l.id, name: l.name, probability: null }; });
 }
 
 export function describeCurrent(item) {
   if (!item.labels || !item.labels.length) {
     if (item.suggestions.length) return "";
-    return labels.length > KEYED_TAXONOMY
+    return !keyedTaxonomy
       ? "The model has not seen this image: search for its label ( / )."
       : "The model has not seen this image: press its label's key, or search ( / ).";
   }
@@ -83,7 +83,7 @@ export function renderSuggestions() {
   var item = state.current;
   suggestionsList.replaceChildren();
   suggestionsList.classList.toggle("by-key", !item.suggestions.length);
-  choicesOf(item).slice(0, 9).forEach(function (s, i) {
+  choicesOf(item).slice(0, choiceKeys.length).forEach(function (s, i) {
     var li = document.createElement("li");
     li.dataset.labelId = String(s.label);
     li.className = "suggestion";
@@ -92,7 +92,7 @@ export function renderSuggestions() {
     button.type = "button";
     button.tabIndex = -1;
     var key = document.createElement("kbd");
-    key.textContent = String(i + 1);
+    key.textContent = choiceKeys[i];
     var name = document.createElement("span");
     name.className = "suggestion-name";
     name.textContent = s.name;
