@@ -18,12 +18,12 @@ its single-mode fix).
 
 Fixed cost model: accepting the shown top suggestion 1.5 s; picking suggestion 2-9 by key
 2.5 s (and any label by key where nothing is suggested and the taxonomy has at most ten, as
-the review page offers them, keys 1-9 and 0); searching the taxonomy 6 s; grid mode 0.4 s per image looked
-at, plus the single-mode cost of fixing each one the reviewer deselects. Baseline: every
-image by hand with one key, 2.5 s each with up to 10 labels, 6 s beyond. Printed and written
-(``--json``): reviewer seconds of the loop and of the baseline, their ratio, the final
-precision of the whole library (machine and human tags against the folder labels), the share
-auto-tagged, and the curve of seconds against images settled.
+the review page offers them, keys 1-9 and 0); searching the taxonomy 6 s; grid mode 0.4 s
+per image looked at, plus the single-mode cost of fixing each one the reviewer deselects.
+Baseline: every image by hand with one key, 2.5 s each with up to 10 labels, 6 s beyond.
+Printed and written (``--json``): reviewer seconds of the loop and of the baseline, their
+ratio, the final precision of the whole library (machine and human tags against the folder
+labels), the share auto-tagged, and the curve of seconds against images settled.
 """
 
 from __future__ import annotations
