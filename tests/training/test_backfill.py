@@ -2,11 +2,12 @@
 
 import pytest
 
-from labelling.models import ImageLabel, ImageStatus, Prediction
+from labelling.models import Image, ImageLabel, ImageStatus, Prediction
 from labelling.models.images import LabelSource
 from tests.training.builders import add_photo, verified_library
 from training import tasks
 from training.services.backfill import backfill_progress, backfill_step
+from training.services.prediction import model_probabilities
 from training.services.training import training_execute, training_request
 from training.services.versions import model_activate
 
@@ -116,3 +117,40 @@ def test_a_version_that_no_longer_serves_stops_its_backfill(
         model_activate(model_version=second, force=True)
     assert backfill_step(model_version=first).predicted == []
     assert len(backfill_step(model_version=second).predicted) == 1
+
+
+def test_a_machine_tag_the_new_version_agrees_with_stays_where_its_thresholds_do_not_reach(
+    world, sent, django_capture_on_commit_callbacks
+):
+    # A version whose thresholds are out of reach (a set still too small to certify them)
+    # keeps the machine tags it agrees with, and sends back only those it contradicts.
+    rng = verified_library(world, n=60)
+    tagged = [
+        add_photo(world.client_a, rng, warm=i % 2 == 0, status=ImageStatus.AUTO_TAGGED)
+        for i in range(4)
+    ]
+    version = _train(world, django_capture_on_commit_callbacks)
+    version.policy = {**version.policy, "thresholds": {}}
+    version.save(update_fields=["policy"])
+    proba, ids, _ = model_probabilities(version, tagged)
+    top = {pk: version.class_labels[int(row.argmax())] for pk, row in zip(ids, proba, strict=True)}
+    other = {pk: next(lb for lb in version.class_labels if lb != top[pk]) for pk in ids}
+    # Two tags it agrees with, two it contradicts.
+    given = {pk: (top if n < 2 else other)[pk] for n, pk in enumerate(ids)}
+    for pk, label_id in given.items():
+        ImageLabel.objects.create(
+            image_id=pk, label_id=label_id, source=LabelSource.MACHINE, probability=0.99
+        )
+
+    steps = _drain(version)
+    sent_back = sorted(pk for step in steps for pk in step.sent_back)
+    assert sent_back == sorted(ids[2:])
+    for n, pk in enumerate(ids):
+        image = Image.objects.get(pk=pk)
+        machine = list(ImageLabel.objects.filter(image=image).values_list("label_id", flat=True))
+        if n < 2:
+            assert image.status == ImageStatus.AUTO_TAGGED and machine == [given[pk]]
+        else:
+            assert image.status == ImageStatus.NEEDS_REVIEW and machine == []
+            prediction = Prediction.objects.get(image=image, model_version=version)
+            assert prediction.overturned_label_id == given[pk]

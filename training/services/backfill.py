@@ -6,9 +6,14 @@ model never saw (they arrived before any model) and images predicted by another 
 The work goes in small batches on the ingest queue, each batch queueing the next, so new
 uploads wait behind one batch at most. Each image passes the auto-accept policy again: an
 image waiting for review may become auto-tagged, and a machine tag that the new version
-contradicts, or no longer holds with the confidence the policy asks for, goes back to
-review with the overturned label kept on the new prediction for the reviewer to see.
-Verified and rejected images are never touched.
+contradicts goes back to review with the overturned label kept on the new prediction for the
+reviewer to see. A tag the new version agrees with stays, even where its own thresholds do
+not reach so far: it was accepted by a version whose held-out precision reached the target,
+and a second model finding the same label makes it no less likely to be right (a version
+whose thresholds are out of reach, on a set still too small to certify them, would
+otherwise send every machine tag back to be looked at again). Where the new version accepts,
+or finds likely, a different set of labels (multi-label: one more), a person decides. Verified and
+rejected images are never touched.
 """
 
 from __future__ import annotations
@@ -144,12 +149,16 @@ def _redecide(prediction: Prediction, step: BackfillStep) -> None:
                 probability = next(e["probability"] for e in accepted if e["label"] == il.label_id)
                 ImageLabel.objects.filter(pk=il.pk).update(probability=probability)
             return
+        # The machine tags the new version contradicts: ones it no longer finds likely.
+        likely = _likely_labels(prediction, multi_label=is_multi_label_version(version))
+        contradicted = [label for label in tagged if label not in likely]
+        if not accepted and likely == set(tagged):
+            # It finds likely exactly what is tagged, without certifying it itself: the tag
+            # stands (multi-label: a label it finds likely and untagged means a person looks).
+            return
         if not unchanged.update(status=ImageStatus.NEEDS_REVIEW, status_changed_at=now):
             return
         ImageLabel.objects.filter(image=image, source=LabelSource.MACHINE).delete()
-        # The machine tag the new version contradicts: one it no longer finds likely.
-        likely = _likely_labels(prediction, multi_label=is_multi_label_version(version))
-        contradicted = [label for label in tagged if label not in likely]
         if contradicted:
             prediction.overturned_label_id = contradicted[0]
             prediction.save(update_fields=["overturned_label"])
