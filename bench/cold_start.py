@@ -13,9 +13,12 @@ times, through the product's own review services, medians of ``--repeats``:
 - ``group heartbeat``: the same reviewer asking again, as the review page does every few
   seconds to keep its holds;
 - ``group after label``: the next group once the held one is labelled;
+- ``group after arrivals``: the same reviewer asking again after a page of new images has
+  come to wait (they are placed among the kept plan's looks), and the same with the plan
+  formed anew over everything waiting, as each arrival cost before (the baseline);
 - ``single next``: single mode's ``review_next`` for one image with nothing cached in the
   process (the queue head read afresh, in the cold-start order formed anew): the worst case,
-  paid once per process and whenever new images have come to wait.
+  paid once per process.
 """
 
 from __future__ import annotations
@@ -38,51 +41,68 @@ def parse_args(argv=None):
     return args
 
 
+class _Arrivals:
+    """Waiting images with stored embeddings of the default backbone's kind: random vectors
+    around a few dozen centres, the length the real ones have (no pixels are needed)."""
+
+    def __init__(self, client):
+        import numpy as np
+        from django.conf import settings
+
+        from training.backbones import embedding_key, get_spec
+
+        self.client = client
+        backbone = settings.DEFAULT_BACKBONE
+        spec = get_spec(backbone)
+        kind = spec.default_embedding
+        self.key, self.dim = embedding_key(backbone, kind), spec.embedding_dims[kind]
+        self.rng = np.random.default_rng(0)
+        self.centres = self.rng.normal(size=(40, self.dim)).astype(np.float32) * 3
+        self.made = 0
+
+    def add(self, n: int) -> None:
+        from labelling.models import Image, ImageStatus
+        from training.embedding_store import to_bytes
+        from training.models import ImageEmbedding
+
+        numbers = range(self.made, self.made + n)
+        self.made += n
+        images = Image.objects.bulk_create(
+            [
+                Image(
+                    client=self.client,
+                    file=f"bench/{i}.jpg",
+                    original_name=f"{i}.jpg",
+                    sha256=f"{i:064x}",
+                    status=ImageStatus.NEEDS_REVIEW,
+                )
+                for i in numbers
+            ],
+            batch_size=500,
+        )
+        picked = self.centres[self.rng.integers(0, len(self.centres), n)]
+        vectors = picked + self.rng.normal(size=(n, self.dim))
+        ImageEmbedding.objects.bulk_create(
+            [
+                ImageEmbedding(image=image, key=self.key, dim=self.dim, vector=to_bytes(vector))
+                for image, vector in zip(images, vectors, strict=True)
+            ],
+            batch_size=500,
+        )
+
+
 def _world(n: int):
-    import numpy as np
-    from django.conf import settings
     from django.contrib.auth import get_user_model
 
-    from labelling.models import Image, ImageStatus
     from labelling.services.demo import demo_seed
-    from training.backbones import embedding_key, get_spec
-    from training.embedding_store import to_bytes
-    from training.models import ImageEmbedding
 
     seed = demo_seed()
     client = seed.client
     reviewer = get_user_model().objects.get(username="reviewer")
-    backbone = settings.DEFAULT_BACKBONE
-    spec = get_spec(backbone)
-    kind = spec.default_embedding
-    dim = spec.embedding_dims[kind]
-    rng = np.random.default_rng(0)
-    centres = rng.normal(size=(40, dim)).astype(np.float32) * 3
-    images = Image.objects.bulk_create(
-        [
-            Image(
-                client=client,
-                file=f"bench/{i}.jpg",
-                original_name=f"{i}.jpg",
-                sha256=f"{i:064x}",
-                status=ImageStatus.NEEDS_REVIEW,
-            )
-            for i in range(n)
-        ],
-        batch_size=500,
-    )
-    vectors = centres[rng.integers(0, len(centres), n)] + rng.normal(size=(n, dim))
-    ImageEmbedding.objects.bulk_create(
-        [
-            ImageEmbedding(
-                image=image, key=embedding_key(backbone, kind), dim=dim, vector=to_bytes(vector)
-            )
-            for image, vector in zip(images, vectors, strict=True)
-        ],
-        batch_size=500,
-    )
+    arrivals = _Arrivals(client)
+    arrivals.add(n)
     label = seed.taxonomy.labels.filter(is_active=True).first()
-    return client, reviewer, label
+    return client, reviewer, label, arrivals
 
 
 def _median_ms(call, repeats: int, *, before=None) -> float:
@@ -107,9 +127,9 @@ def main(argv=None) -> dict:
     from labelling.selectors.queue import QueueFilters
     from labelling.services import review as rs
     from labelling.services.review.cache import review_windows_clear
-    from training.services.cold_start import cold_start_groups
+    from training.services.cold_start import cold_start_groups, cold_start_plans_clear
 
-    client, reviewer, label = _world(args.images)
+    client, reviewer, label, arrivals = _world(args.images)
     size = 24
     figures = {"images": args.images, "repeats": args.repeats}
 
@@ -141,6 +161,20 @@ def main(argv=None) -> dict:
         args.repeats,
         before=label_held,
     )
+    # A page of new images arrives while the reviewer works: they are placed among the kept
+    # plan's centres instead of the plan being formed again over everything waiting.
+    figures["group_after_arrivals_ms"] = _median_ms(
+        lambda: rs.review_group_next(client=client, reviewer=reviewer, size=size),
+        args.repeats,
+        before=lambda: arrivals.add(size),
+    )
+    # The baseline in the same run: the plan formed anew over everything waiting, as every
+    # arrival did before newcomers were placed.
+    figures["group_after_arrivals_formed_anew_ms"] = _median_ms(
+        lambda: rs.review_group_next(client=client, reviewer=reviewer, size=size),
+        args.repeats,
+        before=lambda: (arrivals.add(size), cold_start_plans_clear()),
+    )
     release()
     figures["single_next_ms"] = _median_ms(
         lambda: rs.review_next(client=client, reviewer=reviewer, filters=QueueFilters(), count=1),
@@ -149,8 +183,16 @@ def main(argv=None) -> dict:
     )
     figures["held_group"] = len(held)
     print(f"cold start with {args.images} waiting images, medians of {args.repeats}:")
-    for name in ("groups", "group_first", "group_heartbeat", "group_after_label", "single_next"):
-        print(f"  {name.replace('_', ' '):<18} {figures[name + '_ms']:9.1f} ms")
+    for name in (
+        "groups",
+        "group_first",
+        "group_heartbeat",
+        "group_after_label",
+        "group_after_arrivals",
+        "group_after_arrivals_formed_anew",
+        "single_next",
+    ):
+        print(f"  {name.replace('_', ' '):<34} {figures[name + '_ms']:9.1f} ms")
     if args.json:
         with open(args.json, "w") as out:
             json.dump(figures, out, indent=2)

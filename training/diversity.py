@@ -9,6 +9,8 @@ embeddings; cosine distance, since the backbone's pooled features vary in length
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 
@@ -45,25 +47,88 @@ def k_center_order(X: np.ndarray, *, limit: int | None = None) -> np.ndarray:
     return np.asarray(order, dtype=np.int64)
 
 
+def _centre_count(n: int, size: int) -> int:
+    # Two centres for every ``size`` rows, so that two looks do not share one group.
+    if size < 1:
+        raise ValueError("a group holds at least one image")
+    return min(n, 2 * -(-n // size))
+
+
+def _members(similarity: np.ndarray, n_centres: int) -> list[np.ndarray]:
+    # Each row joins its nearest centre; a cluster lists its rows nearest first.
+    nearest = similarity.argmax(axis=1)
+    clusters = []
+    for rank in range(n_centres):
+        members = np.flatnonzero(nearest == rank)
+        clusters.append(members[np.argsort(-similarity[members, rank], kind="stable")])
+    return clusters
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """Clusters with what it takes to place newcomers among them later."""
+
+    clusters: list[np.ndarray]  # row indices, one array per centre, in the centres' order
+    centres: np.ndarray  # (k, dim) float32 unit vectors of the centres
+    radius: float  # the farthest any row was from its nearest centre (cosine distance)
+
+
+def form_clusters(X: np.ndarray, *, size: int) -> Clustering:
+    """``similar_clusters`` (empty clusters included, one per centre), with the centres and
+    the radius they cover, for ``extend_clusters``."""
+    centres_needed = _centre_count(len(X), size)
+    U = _unit(X)
+    if len(U) == 0:
+        return Clustering([], np.empty((0, U.shape[1]), dtype=np.float32), 0.0)
+    centres = k_center_order(U, limit=centres_needed)
+    similarity = U @ U[centres].T
+    radius = float(1.0 - similarity.max(axis=1).min())
+    return Clustering(_members(similarity, len(centres)), U[centres].astype(np.float32), radius)
+
+
 def similar_clusters(X: np.ndarray, *, size: int) -> list[np.ndarray]:
     """The rows around the first picks of the k-center order, two centres for every
     ``size`` rows (so that two looks do not share one group): each row joins its nearest
     centre, nearest first, and clusters come in their centres' order."""
-    if size < 1:
-        raise ValueError("a group holds at least one image")
-    U = _unit(X)
+    return [c for c in form_clusters(X, size=size).clusters if len(c)]
+
+
+@dataclass(frozen=True)
+class Extension:
+    """Where newcomers go among an existing clustering's centres."""
+
+    new_centres: np.ndarray  # newcomer rows that became centres of new looks, in pick order
+    clusters: list[np.ndarray]  # per centre (the old ones, then the new), newcomer rows
+    centres: np.ndarray  # every centre's unit vector, old then new
+
+
+def extend_clusters(
+    centres: np.ndarray, radius: float, X_new: np.ndarray, *, size: int
+) -> Extension:
+    """Place newcomers without forming the clusters again: a newcomer within ``radius`` of
+    a centre joins the nearest; the k-center order goes on over the others (each next
+    centre the newcomer farthest from every centre so far) while any is farther than the
+    radius the clusters were formed to, at most two new centres for every ``size``
+    newcomers. Each newcomer then joins its nearest centre, old or new, nearest first."""
+    U = _unit(X_new).astype(np.float32)
     n = len(U)
+    centres = np.asarray(centres, dtype=np.float32).reshape(-1, U.shape[1])
     if n == 0:
-        return []
-    centres = k_center_order(U, limit=min(n, 2 * -(-n // size)))
-    similarity = U @ U[centres].T
-    nearest = similarity.argmax(axis=1)
-    clusters = []
-    for rank in range(len(centres)):
-        members = np.flatnonzero(nearest == rank)
-        if len(members):
-            clusters.append(members[np.argsort(-similarity[members, rank], kind="stable")])
-    return clusters
+        return Extension(
+            np.empty(0, dtype=np.int64), [np.empty(0, dtype=np.int64)] * len(centres), centres
+        )
+    nearest = 1.0 - (U @ centres.T).max(axis=1) if len(centres) else np.full(n, np.inf, np.float32)
+    picks: list[int] = []
+    while len(picks) < _centre_count(n, size):
+        pick = int(np.argmax(nearest))
+        if nearest[pick] <= radius:
+            break
+        picks.append(pick)
+        np.minimum(nearest, 1.0 - U @ U[pick], out=nearest)
+        nearest[pick] = -np.inf
+    every = np.concatenate([centres, U[picks]]) if picks else centres
+    similarity = U @ every.T
+    return Extension(np.asarray(picks, dtype=np.int64), _members(similarity, len(every)), every)
 
 
 def cut_into_groups(clusters: list[np.ndarray], *, size: int) -> list[np.ndarray]:

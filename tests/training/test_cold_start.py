@@ -106,18 +106,18 @@ def test_single_mode_shows_every_look_before_a_second_of_any_until_a_model_is_ac
     assert [item.image.pk for item in items] == [i.pk for i in waiting[:2]]
 
 
-def test_the_groups_are_kept_while_images_leave_and_formed_again_when_one_arrives(
+def test_the_groups_are_kept_while_images_leave_and_a_newcomer_joins_them(
     world, waiting, monkeypatch
 ):
     from training.services import cold_start
 
     cold_start.cold_start_plans_clear()
     formed = []
-    similar_clusters = cold_start.similar_clusters
+    form_clusters = cold_start.form_clusters
     monkeypatch.setattr(
         cold_start,
-        "similar_clusters",
-        lambda X, **kw: formed.append(len(X)) or similar_clusters(X, **kw),
+        "form_clusters",
+        lambda X, **kw: formed.append(len(X)) or form_clusters(X, **kw),
     )
     groups = cold_start_groups(client=world.client_a, size=6)
     assert cold_start_groups(client=world.client_a, size=6) == groups  # the heartbeat
@@ -133,5 +133,18 @@ def test_the_groups_are_kept_while_images_leave_and_formed_again_when_one_arrive
     )
     ingest.predict_hook(image_ids=[newcomer.pk])
     regrouped = cold_start_groups(client=world.client_a, size=6)
-    assert formed == [10, 11 - len(first)]
-    assert newcomer.pk in {pk for g in regrouped for pk in g}
+    # Placed among the kept plan's looks, not formed again: the groups people may be
+    # working stay as they were, and the newcomer is in one of its own.
+    assert formed == [10]
+    assert [g for g in regrouped if newcomer.pk not in g] == groups[1:]
+    assert [g for g in regrouped if newcomer.pk in g] == [[newcomer.pk]]
+    # Many more newcomers than the plan was formed over: it is formed anew.
+    rng = np.random.default_rng(6)
+    crowd = [
+        add_photo(world.client_a, rng, warm=i % 2 == 0, status=ImageStatus.NEEDS_REVIEW)
+        for i in range(2 * 10)
+    ]
+    ingest.predict_hook(image_ids=[i.pk for i in crowd])
+    everyone = cold_start_groups(client=world.client_a, size=6)
+    assert formed == [10, 11 - len(first) + len(crowd)]
+    assert {pk for g in everyone for pk in g} >= {i.pk for i in crowd} | {newcomer.pk}

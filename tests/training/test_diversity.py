@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from training.diversity import k_center_order, round_robin, similar_clusters, similar_groups
+from training.diversity import (
+    extend_clusters,
+    form_clusters,
+    k_center_order,
+    round_robin,
+    similar_clusters,
+    similar_groups,
+)
 
 pytestmark = pytest.mark.ml
 
@@ -63,3 +70,26 @@ def test_round_robin_takes_every_clusters_centre_before_any_second_image():
     assert rows[: len(clusters)].tolist() == k_center_order(X, limit=len(clusters)).tolist()
     assert set(cluster[rows[:3]].tolist()) == {0, 1, 2}
     assert round_robin([]).tolist() == []
+
+
+def test_newcomers_of_known_looks_join_their_centre_and_a_new_look_gets_centres_of_its_own():
+    X, cluster = _clusters([30, 30, 8], seed=1)
+    formed = form_clusters(X[cluster < 2], size=12)
+    centre_look = [int(cluster[cluster < 2][c[0]]) for c in formed.clusters if len(c)]
+    # Newcomers: more of both known looks, and a look the clustering never saw.
+    new = np.concatenate([np.flatnonzero(cluster == 0)[:3], np.flatnonzero(cluster == 2)])
+    placed = extend_clusters(formed.centres, formed.radius, X[new], size=12)
+    old = len(formed.centres)
+    assert len(placed.centres) == old + len(placed.new_centres)
+    assert len(placed.new_centres) >= 1
+    assert set(cluster[new][placed.new_centres].tolist()) == {2}
+    assert sorted(np.concatenate(placed.clusters).tolist()) == list(range(len(new)))
+    for rank, members in enumerate(placed.clusters):
+        looks = set(cluster[new][members].tolist())
+        if rank < old and len(members):
+            assert looks == {centre_look[rank]} == {0}
+        elif rank >= old:
+            assert looks == {2}
+    # Nothing farther than the radius: no new centre, every newcomer joins a known look.
+    again = extend_clusters(formed.centres, formed.radius, X[new[:3]], size=12)
+    assert len(again.new_centres) == 0 and len(again.clusters) == old
