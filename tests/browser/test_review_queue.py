@@ -308,9 +308,7 @@ def test_cluster_labelling_a_group_with_one_deselected(world, page_as, tmp_path)
     assert page.locator("#review-waiting").inner_text() == "8"
 
 
-def test_an_image_no_model_has_seen_is_labelled_by_key_from_a_small_taxonomy(world, page_as):
-    # Before any model there are no suggestions; with up to ten labels the page offers the
-    # whole taxonomy by key, as labelling by hand would, instead of only the search.
+def _an_image_no_model_has_seen_on_screen(world, page_as):
     from tests import factories
 
     image = factories.ImageFactory(client=world.client_a, status=ImageStatus.NEEDS_REVIEW)
@@ -318,6 +316,13 @@ def test_an_image_no_model_has_seen_is_labelled_by_key_from_a_small_taxonomy(wor
     page.goto(QUEUE)
     showing(page, image)
     page.wait_for_load_state("networkidle")
+    return page, image
+
+
+def test_an_image_no_model_has_seen_is_labelled_by_key_from_a_small_taxonomy(world, page_as):
+    # Before any model there are no suggestions; with up to ten labels the page offers the
+    # whole taxonomy by key, as labelling by hand would, instead of only the search.
+    page, image = _an_image_no_model_has_seen_on_screen(world, page_as)
     choices = page.locator("#review-suggestions li").all_inner_texts()
     assert [c.split("\n")[-1].strip() for c in choices] == ["Building", "Not smiling", "Smiling"]
     assert "press its label's key" in page.locator("#review-current").inner_text()
@@ -335,11 +340,7 @@ def test_a_ten_label_taxonomy_is_offered_whole_and_0_picks_its_tenth(world, page
 
     for n in range(7):
         factories.LabelFactory(taxonomy=world.taxonomy, key=f"place_{n}", name=f"Place {n}")
-    image = factories.ImageFactory(client=world.client_a, status=ImageStatus.NEEDS_REVIEW)
-    page = page_as(world.reviewer)
-    page.goto(QUEUE)
-    showing(page, image)
-    page.wait_for_load_state("networkidle")
+    page, image = _an_image_no_model_has_seen_on_screen(world, page_as)
     keys = page.locator("#review-suggestions li kbd").all_inner_texts()
     assert keys == ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"]
     tenth = page.locator("#review-suggestions li").nth(9).inner_text().split("\n")[-1].strip()
