@@ -134,6 +134,18 @@ def tiny_backbone(settings, monkeypatch):
 
 
 @pytest.fixture
+def quick_heads(monkeypatch):
+    """Training runs cap a head at 30 epochs instead of the product's 200: the photos the
+    tests build (a warm or a cool colour) are told apart long before, and a head's epochs
+    are most of a training run's time in a test that trains through the service. The tests
+    of the schedule itself call the trainer directly."""
+    from training.models import ModelMode
+    from training.services import training as training_service
+
+    monkeypatch.setitem(training_service.MAX_EPOCHS, ModelMode.HEAD, 30)
+
+
+@pytest.fixture
 def fresh_review_windows():
     """Queue heads are cached per process (labelling.services.review.cache), and ids
     repeat across tests: each test starts and ends with none."""

@@ -11,7 +11,7 @@ from training.services.prediction import model_probabilities
 from training.services.training import training_execute, training_request
 from training.services.versions import model_activate
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tiny_backbone")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tiny_backbone", "quick_heads")]
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from training.services.dataset import verified_dataset
 from training.services.label_audit import label_audit_execute, label_audit_request
 from training.services.training import training_execute, training_request
 
-pytestmark = pytest.mark.usefixtures("tiny_backbone")
+pytestmark = pytest.mark.usefixtures("tiny_backbone", "quick_heads")
 
 
 def noisy_library(world, n=60, flipped=(4, 17, 30, 45)):

@@ -24,7 +24,7 @@ from training.services.backfill import backfill_step
 from training.services.prediction import images_predict
 from training.services.training import training_execute, training_request
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tiny_backbone")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tiny_backbone", "quick_heads")]
 
 WARM = np.array([200, 60, 40], dtype=np.float64)
 COOL = np.array([40, 80, 200], dtype=np.float64)

@@ -25,7 +25,7 @@ from training.services.training import (
 )
 from training.services.versions import ActivationRefused, model_activate, model_rollback
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tiny_backbone")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tiny_backbone", "quick_heads")]
 
 
 @pytest.fixture
