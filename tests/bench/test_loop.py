@@ -64,7 +64,7 @@ def test_the_cost_model_is_fixed():
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("tiny_backbone")
+@pytest.mark.usefixtures("tiny_backbone", "quick_heads")
 def test_the_loop_settles_every_image_through_the_products_services(tmp_path, settings):
     settings.FIRST_MODEL_MIN_PER_LABEL = 5
     settings.RETRAIN_AFTER_VERIFIED = 6

@@ -18,7 +18,7 @@ from training.models import RunStatus, TrainingRun
 from training.services.dataset import is_gold_test
 from training.services.training import training_execute, training_request
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("quick_heads")]
 
 
 def as_user(user) -> BrowserClient:

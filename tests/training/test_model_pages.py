@@ -27,7 +27,7 @@ from training.services.dataset import is_gold_test
 from training.services.evaluation import Comparison
 from training.services.training import training_execute, training_request
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("quick_heads")]
 
 
 def two_labels(world):

@@ -14,7 +14,7 @@ from training.services.client_settings import client_consent_set, client_target_
 from training.services.dataset import verified_dataset
 from training.services.policy import auto_accepts
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("quick_heads")]
 
 
 def as_user(user) -> BrowserClient:

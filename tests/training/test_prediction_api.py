@@ -18,7 +18,7 @@ from training.models import PredictionJob
 from training.services.prediction import images_predict
 from training.services.training import training_execute, training_request
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("quick_heads")]
 
 PREDICT = "/api/v1/predict/"
 

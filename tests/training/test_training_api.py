@@ -15,7 +15,7 @@ from training import api as training_api
 from training.models import ActiveModel, ModelActivation, RunStatus, TrainingRun
 from training.services.evaluation import Comparison
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("quick_heads")]
 
 
 def labels_of(world):
