@@ -119,7 +119,8 @@ def extend_clusters(
         )
     nearest = 1.0 - (U @ centres.T).max(axis=1) if len(centres) else np.full(n, np.inf, np.float32)
     picks: list[int] = []
-    while len(picks) < _centre_count(n, size):
+    most = _centre_count(n, size)
+    while len(picks) < most:
         pick = int(np.argmax(nearest))
         if nearest[pick] <= radius:
             break

@@ -139,7 +139,12 @@ def review_queue(request: HttpRequest, client_slug: str) -> HttpResponse:
             ((choice, n) for choice, n in queue_labels.shown() if n), key=lambda row: -row[1]
         ),
         "groups": groups,
-        "keyed_taxonomy": len(config["labels"]) <= len(CHOICE_KEYS),
+        # A small taxonomy's labels with the key of each (cold start's group page).
+        "keyed_labels": (
+            list(zip(CHOICE_KEYS, config["labels"], strict=False))
+            if len(config["labels"]) <= len(CHOICE_KEYS)
+            else []
+        ),
         "is_admin": membership.role == Role.ADMIN,
         # What still waits once this view is done: other classes, images the model has not
         # seen; the page says "well done" only when both are none.

@@ -110,7 +110,8 @@ class _Plan:
         groups = [list(g) for g in cut_into_groups(new_looks + known, size=size)]
         n_new_groups = sum(-(-len(c) // size) for c in new_looks)
         leaders = [c[0] for c in new_looks]
-        rest = [int(pk) for pk in round_robin(new_looks + known) if pk not in set(leaders)]
+        led = set(leaders)
+        rest = [int(pk) for pk in round_robin(new_looks + known) if pk not in led]
         return dataclasses.replace(
             self,
             ids=self.ids | set(ids),
