@@ -142,8 +142,10 @@ def run(args, *, log=print) -> dict:
     # The spread signal reads the model trained on the labels being audited, as the product's
     # task reads the version just trained.
     model_proba = np.asarray(noisy_head.model.predict(X, verbose=0), dtype=np.float64)
+    # The fold heads have the cap the other heads have (the product's unless a test sets one).
+    epoch_cap = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
     audit = audit_with_product_heads(
-        X, y_noisy, n_classes=n_classes, model_proba=model_proba, seed=args.seed
+        X, y_noisy, n_classes=n_classes, model_proba=model_proba, seed=args.seed, **epoch_cap
     )
     audit_seconds = time.monotonic() - t0
     log(f"audited in {audit_seconds:.1f} s")

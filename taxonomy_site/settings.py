@@ -312,6 +312,9 @@ else:
 CELERY_TASK_IGNORE_RESULT = True  # outcomes are stored on rows, not in a result backend
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# How long the pool waits for a dead child's last result before calling its task lost (and
+# handing the message back); Celery's default, settable so a test need not sit through it.
+CELERY_WORKER_LOST_WAIT = env_float("CELERY_WORKER_LOST_WAIT", 10.0)
 # On Redis a worker reserves one task at a time, so a long one never holds others back. On
 # the embedded broker (a polling transport) Celery runs its blocking loop, which acknowledges
 # a finished task only between waits of up to 2 s for the next message: reserving one at a

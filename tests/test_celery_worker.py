@@ -47,7 +47,8 @@ def test_a_task_whose_worker_child_is_killed_is_delivered_again(tmp_path):
         [sys.executable, "-m", "celery", "-A", "taxonomy_site", "worker", "-P", "prefork"]
         + ["-c", "1", "-Q", "crashtest", "-I", "tests.worker_tasks", "-n", "crashtest@%h"]
         + ["--without-mingle", "--without-gossip", "--loglevel", "INFO"],
-        env=os.environ.copy(),
+        # The redelivery is under test, not Celery's 10 s wait for a dead child's result.
+        env={**os.environ, "CELERY_WORKER_LOST_WAIT": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

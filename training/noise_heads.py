@@ -59,11 +59,13 @@ def audit_with_product_heads(
     known_proba=None,
     seed=0,
     views: int = 1,
+    max_epochs: int = 200,
 ):
     """The audit as the product runs it: k-fold product heads, 10 neighbours, 5 folds.
     ``known_proba``: out-of-sample probabilities already at hand (NaN rows where not); only
     the folds holding the other rows train a head. ``views``: how many views of an image
-    each embedding row holds (its kind's)."""
+    each embedding row holds (its kind's). ``max_epochs``: each fold head's cap, the
+    product's own by default."""
     from training.noise import audit_label_noise
 
     return audit_label_noise(
@@ -75,5 +77,5 @@ def audit_with_product_heads(
         seed=seed,
         model_proba=model_proba,
         known_proba=known_proba,
-        fit=head_fitter(views=views),
+        fit=head_fitter(max_epochs=max_epochs, views=views),
     )

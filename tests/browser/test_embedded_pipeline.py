@@ -192,6 +192,9 @@ def _statuses(page) -> dict[str, str]:
     }
 
 
+# Its site drops DATABASE_URL, REDIS_URL and the rest: under any environment it tests the
+# same embedded set-up, so a second pass on other servers would only repeat it.
+@pytest.mark.embedded_only
 def test_a_batch_uploaded_in_the_browser_reaches_final_statuses_through_a_real_worker(
     browser, embedded_site, tmp_path
 ):
