@@ -30,7 +30,9 @@ def test_the_config_runs_web_both_workers_and_beat_each_restarted(tmp_path, monk
         monkeypatch.setenv(name, value)
     options = ServerOptions()
     options.realize(args=["-c", str(CONF)])
-    programs = {group.name: group.process_configs[0] for group in options.process_group_configs}
+    # One group, so that Ctrl-C stops the four together rather than one after another.
+    [group] = options.process_group_configs
+    programs = {config.name: config for config in group.process_configs}
     assert set(programs) == {"web", "ingest", "training", "beat"}
     for config in programs.values():
         assert config.autorestart is RestartUnconditionally
@@ -50,7 +52,7 @@ def _ctl(tmp_path, conf, *args) -> str:
 
 def _beat_pid(tmp_path, conf, deadline) -> int:
     while time.monotonic() < deadline:
-        status = _ctl(tmp_path, conf, "status", "beat")
+        status = _ctl(tmp_path, conf, "status", "taxonomy:beat")
         if "RUNNING" in status:
             return int(status.split("pid ")[1].split(",")[0])
         time.sleep(0.2)
@@ -63,6 +65,7 @@ def test_a_killed_beat_is_started_again_and_ctrl_c_stops_all(tmp_path):
     parser.read(CONF)
     for section in ("program:web", "program:ingest", "program:training"):
         parser.remove_section(section)
+    parser.set("group:taxonomy", "programs", "beat")
     conf = tmp_path / "supervisord.conf"
     with conf.open("w") as handle:
         parser.write(handle)

@@ -326,6 +326,13 @@ def test_an_image_no_model_has_seen_is_labelled_by_key_from_a_small_taxonomy(wor
     choices = page.locator("#review-suggestions li").all_inner_texts()
     assert [c.split("\n")[-1].strip() for c in choices] == ["Building", "Not smiling", "Smiling"]
     assert "press its label's key" in page.locator("#review-current").inner_text()
+    # Nothing is suggested, so there is nothing to accept: Accept is greyed out, and Enter
+    # says what to press instead and decides nothing.
+    assert page.locator("#review-single [data-action='accept']").is_disabled()
+    page.keyboard.press("Enter")
+    toast = page.locator("#review-toast")
+    toast.wait_for(state="visible")
+    assert "Nothing to accept: press its label's key" in toast.inner_text()
     page.keyboard.press("3")
     page.locator('#review[data-state="empty"]').wait_for()
     settled(page)

@@ -66,12 +66,14 @@ export function choicesOf(item) {
   return labels.map(function (l) { return { label: l.id, name: l.name, probability: null }; });
 }
 
+function howToLabel() {
+  return keyedTaxonomy ? "press its label's key, or search ( / )" : "search for its label ( / )";
+}
+
 export function describeCurrent(item) {
   if (!item.labels || !item.labels.length) {
     if (item.suggestions.length) return "";
-    return !keyedTaxonomy
-      ? "The model has not seen this image: search for its label ( / )."
-      : "The model has not seen this image: press its label's key, or search ( / ).";
+    return "The model has not seen this image: " + howToLabel() + ".";
   }
   return "Tagged now: " + item.labels.map(function (l) {
     return l.name + (l.probability !== null ? " (" + pct(l.probability) + ")" : "");
@@ -79,8 +81,16 @@ export function describeCurrent(item) {
 }
 
 
+// Accept takes the top suggestion: with none (an image no model has seen) it is greyed out,
+// so the page does not offer a key that does nothing.
+var acceptButton = single.querySelector("[data-action='accept']");
+
 export function renderSuggestions() {
   var item = state.current;
+  if (acceptButton && !config.multiLabel) {
+    acceptButton.disabled = !item.suggested.length;
+    acceptButton.title = item.suggested.length ? "" : "Nothing is suggested: " + howToLabel();
+  }
   suggestionsList.replaceChildren();
   suggestionsList.classList.toggle("by-key", !item.suggestions.length);
   choicesOf(item).slice(0, choiceKeys.length).forEach(function (s, i) {
@@ -224,7 +234,7 @@ export function acceptCurrent() {
     return;
   }
   if (!item.suggested.length) {
-    toast("Nothing to accept: search for the right label ( / ).");
+    toast("Nothing to accept: " + howToLabel() + ".");
     return;
   }
   startKey();
