@@ -46,6 +46,23 @@ KEYED_SUGGESTIONS = 9  # the cost model prices suggestions 2-9 by key, a tenth a
 HAND_KEYS = 10  # up to this many labels, the baseline labels with one key
 
 
+def label_keys(names: list[str]) -> dict[str, str]:
+    """A label key for each class folder's name: a slug of at most 80 characters, unique in
+    the taxonomy. A folder may be called anything a file system allows ("Red car", "café",
+    two names alike in their first characters), a key may not."""
+    from django.utils.text import slugify
+
+    keys: dict[str, str] = {}
+    for number, name in enumerate(names, start=1):
+        base = slugify(name, allow_unicode=True).replace("-", "_").strip("_")[:72]
+        key, n = base or f"class_{number}", 1
+        while key in keys.values():
+            n += 1
+            key = f"{base or 'class'}_{n}"
+        keys[name] = key
+    return keys
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.loop", description=__doc__.split("\n")[0]
@@ -197,8 +214,8 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
             taxonomy.auto_accept_target = target_precision
             taxonomy.save(update_fields=["auto_accept_target"])
         labels = {
-            name: Label.objects.create(taxonomy=taxonomy, key=name[:50], name=name)
-            for name in pool.classes
+            name: Label.objects.create(taxonomy=taxonomy, key=key, name=name[:120])
+            for name, key in label_keys(pool.classes).items()
         }
         client = Client.objects.create(name="Loop library", slug="loop-library", sector=sector)
         user = get_user_model().objects.create_user(username="reviewer")

@@ -85,3 +85,13 @@ def test_the_loop_settles_every_image_through_the_products_services(tmp_path, se
     assert seconds == sorted(seconds) and seconds[-1] == figures["loop_seconds"]
     assert 0 < figures["precision"] <= 1
     json.dumps(figures)  # what --json writes
+
+
+def test_any_folder_name_gets_a_unique_label_key():
+    names = ["Red car", "red-car", "café", "!!!", "?", "x" * 200, "x" * 200 + "y"]
+    keys = loop.label_keys(names)
+    assert list(keys) == names
+    assert len(set(keys.values())) == len(names)
+    assert keys["Red car"] == "red_car" and keys["red-car"] == "red_car_2"
+    assert keys["café"] == "café" and keys["!!!"] == "class_4"
+    assert all(0 < len(key) <= 80 for key in keys.values())
