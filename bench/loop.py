@@ -14,7 +14,9 @@ product's order until it is empty: grid mode, a page of one class at a time (the
 the most waiting), while the model has put images in a class; single mode for the images it
 has not seen. Grid mode is the cheaper way whenever the model is right on more than about a
 quarter of a page (0.4 s a tile against 1.5 s an accept; a wrong tile costs 0.4 s on top of
-its single-mode fix).
+its single-mode fix). As on the review page, the deselected tiles that the model's next guess
+puts together (two or more) come back as a page of that label, a second look (each tile
+looked at again, 0.4 s), and only the rest are fixed in single mode.
 
 Fixed cost model: accepting the shown top suggestion 1.5 s; picking suggestion 2-9 by key
 2.5 s (and any label by key where nothing is suggested and the taxonomy has at most ten, as
@@ -119,6 +121,9 @@ class Reviewer:
     seconds_by_phase: dict = field(default_factory=dict)
     images_by_phase: dict = field(default_factory=dict)
     phase: str = "cold start"
+    # The seconds second looks saved: each grid page priced again on the same tiles with
+    # every deselected one fixed one by one, the same run's own baseline for them.
+    second_look_savings: float = 0.0
     # Whether the page offers every label by key when there is no suggestion.
     keyed_taxonomy: bool = False
 
@@ -159,16 +164,46 @@ class Reviewer:
         return seconds
 
     def grid_cost(self, ranked_labels: list[int], truth: int, page_label: int) -> float:
-        """A tile looked at in a page of one class; a wrong one is deselected and then fixed
-        in single mode, where the review page offers the page's class last (the reviewer
-        has just said it is wrong), so the model's next guess comes first."""
-        seconds = self._pay("grid", GRID_LOOK)
-        if truth == page_label:
-            return seconds
-        self.actions["deselect"] += 1
-        offered = [lb for lb in ranked_labels if lb != page_label]
-        offered += [lb for lb in ranked_labels if lb == page_label]
-        return seconds + self.cost(offered, truth)
+        """One tile alone on a page of one class (see grid_page_cost)."""
+        return self.grid_page_cost([(ranked_labels, truth)], page_label)
+
+    def grid_page_cost(
+        self, tiles: list[tuple[list[int], int]], page_label: int, second_look_min: int = 2
+    ) -> float:
+        """A page of one class, as the review page runs it: every tile looked at, the wrong
+        ones deselected. Those the model's next guess puts together (at least
+        ``second_look_min``) come back as a page of that label, looked at again; the rest,
+        and what a second look deselects, are fixed in single mode, where each label ruled
+        out is offered last, so the model's next guess comes first. ``tiles``: each image's
+        ranked labels and its true label."""
+        seconds = 0.0
+        wrong = []
+        for ranked, truth in tiles:
+            seconds += self._pay("grid", GRID_LOOK)
+            if truth != page_label:
+                self.actions["deselect"] += 1
+                wrong.append((_demoted(ranked, page_label), truth))
+        by_guess: dict[int | None, list] = {}
+        for ranked, truth in wrong:
+            by_guess.setdefault(ranked[0] if ranked else None, []).append((ranked, truth))
+        to_fix = []
+        for guess, group in by_guess.items():
+            if guess is None or len(group) < second_look_min:
+                to_fix += group
+                continue
+            for ranked, truth in group:
+                seconds += self._pay("grid", GRID_LOOK)
+                if truth != guess:
+                    self.actions["deselect"] += 1
+                    to_fix.append((_demoted(ranked, guess), truth))
+        for ranked, truth in to_fix:
+            seconds += self.cost(ranked, truth)
+        return seconds
+
+
+def _demoted(ranked: list[int], ruled_out: int) -> list[int]:
+    """The ranked labels with one the reviewer has ruled out moved to the end."""
+    return [lb for lb in ranked if lb != ruled_out] + [lb for lb in ranked if lb == ruled_out]
 
 
 def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0) -> dict:
@@ -195,7 +230,7 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
     )
     from labelling.services import review as rs
     from labelling.services import uploads
-    from labelling.views.review import CHOICE_KEYS, GRID_PAGE
+    from labelling.views.review import CHOICE_KEYS, GRID_PAGE, SECOND_LOOK_MIN
     from taxonomy_site.celery import app
     from training.models import ModelVersion
     from training.selectors import active_version
@@ -303,13 +338,23 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
                     if decided_again([i.pk for i in page]):
                         raise RuntimeError(f"the review service left image(s) of {page} waiting")
                     ranked_of = latest_predictions([i.pk for i in page])
+                    tiles = []
                     for image in page:
                         prediction = ranked_of.get(image.pk)
                         ranked = [
                             int(e["label"]) for e in (prediction.ranked if prediction else [])
                         ]
-                        reviewer.looked_at()
-                        reviewer.seconds += reviewer.grid_cost(ranked, truth_of[image.pk], label)
+                        tiles.append((ranked, truth_of[image.pk]))
+                    reviewer.looked_at(len(page))
+                    page_seconds = reviewer.grid_page_cost(
+                        tiles, label, second_look_min=SECOND_LOOK_MIN
+                    )
+                    reviewer.seconds += page_seconds
+                    reviewer.second_look_savings += (
+                        Reviewer().grid_page_cost(tiles, label, second_look_min=len(tiles) + 1)
+                        - page_seconds
+                    )
+                    for image in page:
                         settle(image.pk)
                     continue
                 # Then single mode for what the model has not seen: nothing to suggest.
@@ -364,6 +409,10 @@ def run_loop(pool: Pool, *, target_precision: float | None = None, seed: int = 0
                 },
                 "seconds_by_phase": {k: round(v, 1) for k, v in reviewer.seconds_by_phase.items()},
                 "images_by_phase": reviewer.images_by_phase,
+                # The same run's loop seconds had no deselected tile had a second look.
+                "loop_seconds_without_second_looks": round(
+                    reviewer.seconds + reviewer.second_look_savings, 1
+                ),
                 "auto_accepted_by_version": [
                     {"version": v, "accepted": a, "correct": c}
                     for v, (a, c) in sorted(auto_by_version.items())
@@ -406,6 +455,11 @@ def report(figures: dict) -> str:
                 for k, v in breakdown["seconds_by_phase"].items()
             )
         )
+        if "loop_seconds_without_second_looks" in breakdown:
+            lines.append(
+                "without second looks (the same tiles fixed one by one): "
+                f"{breakdown['loop_seconds_without_second_looks']:.0f} s"
+            )
         by_version = breakdown["auto_accepted_by_version"]
         lines.append(
             "auto-accepted right, by deciding version: "

@@ -29,6 +29,10 @@ GRID_PAGE = 24
 # one labels by hand. A taxonomy of up to this many labels is offered whole, by key, where
 # nothing is suggested (an image no model has seen); a larger one through the search.
 CHOICE_KEYS = "1234567890"
+# Grid mode: the tiles of a page the reviewer deselected come back as a page of the model's
+# next guess for them (a "second look") when at least this many share it; fewer are decided
+# one by one, where that guess is offered first.
+SECOND_LOOK_MIN = 2
 
 
 class QueueForm(forms.Form):
@@ -119,6 +123,7 @@ def review_queue(request: HttpRequest, client_slug: str) -> HttpResponse:
         "buffer": BUFFER,
         "gridPage": GRID_PAGE,
         "choiceKeys": CHOICE_KEYS,
+        "secondLookMin": SECOND_LOOK_MIN,
         "groups": groups,
         "topN": top_n(),
         "leaseSeconds": review_service.lease_seconds(),

@@ -95,3 +95,21 @@ def test_any_folder_name_gets_a_unique_label_key():
     assert keys["Red car"] == "red_car" and keys["red-car"] == "red_car_2"
     assert keys["café"] == "café" and keys["!!!"] == "class_4"
     assert all(0 < len(key) <= 80 for key in keys.values())
+
+
+def test_deselected_tiles_that_share_a_next_guess_get_a_second_look():
+    reviewer = loop.Reviewer()
+    # A page of class 3: two right, three deselected. Two of those have 1 as the model's
+    # next guess and come back as a page of 1, looked at again (one of them is 1, the other
+    # is deselected again and fixed with 3 and 1 offered last: its next guess, 2, first).
+    # The third, alone with its next guess, is fixed in single mode at once.
+    tiles = [([3, 1, 2], 3), ([3, 1, 2], 3), ([3, 1, 2], 1), ([3, 1, 2], 2), ([3, 2, 1], 1)]
+    seconds = reviewer.grid_page_cost(tiles, page_label=3)
+    looks = 5 * 0.4 + 2 * 0.4
+    fixes = 1.5 + 2.5  # [2, 3, 1] → 2 is offered first; [2, 1, 3] → 1 is the second key
+    assert seconds == pytest.approx(looks + fixes)
+    assert reviewer.actions["grid"] == 7 and reviewer.actions["deselect"] == 4
+    # With a second look only for groups of six or more, all three are fixed one by one:
+    # [1, 2, 3] for a 1 (the first offered), and for a 2; [2, 1, 3] for a 1.
+    alone = loop.Reviewer().grid_page_cost(tiles, page_label=3, second_look_min=6)
+    assert alone == pytest.approx(5 * 0.4 + 1.5 + 2.5 + 2.5)

@@ -23,6 +23,8 @@ export const gridSection = byId("review-grid");
 export const tilesEl = byId("grid-tiles");
 export const fixingEl = byId("review-fixing");
 export const fixingLeftEl = byId("review-fixing-left");
+export const secondLookEl = byId("grid-second-look");
+export const secondLookLabelEl = byId("grid-second-look-label");
 
 export const labels = config.labels;
 // The keys that choose a label or suggestion, in order (the server's CHOICE_KEYS): the
@@ -42,6 +44,8 @@ export const state = {
   deselected: new Set(),
   cursor: 0,
   fixing: [], // grid: deselected images still to decide one by one
+  secondLooks: [], // grid: pages of deselected images, each of the model's next guess
+  second: null, // grid: the second look on screen ({label, items}), or null
   selected: new Set(), // multi-label: the labels chosen for the current image
   skipped: [],
   shownAt: 0,
@@ -77,6 +81,7 @@ export function pct(p) {
 export function held() {
   // Everything the page still holds: shown, buffered, or waiting to be fixed.
   const items = state.buffer.concat(state.page, state.fixing);
+  state.secondLooks.forEach((look) => items.push(...look.items));
   if (state.current) items.push(state.current);
   return items;
 }

@@ -286,10 +286,12 @@ export function undo() {
       startKey();
       if (gridMode && (items.length > 1 || state.view === "grid")) {
         // A page comes back as a page, in front of what was on screen.
-        var back = items.concat(state.page, state.current ? [state.current] : [], state.fixing);
+        var looks = state.secondLooks.reduce(function (all, look) { return all.concat(look.items); }, []);
+        var back = items.concat(state.page, state.current ? [state.current] : [], looks, state.fixing);
         state.page = [];
         state.current = null;
         state.fixing = [];
+        state.secondLooks = [];
         state.buffer = back.concat(state.buffer);
         hooks.enterGrid();
         return;
