@@ -9,7 +9,8 @@
  * Single mode: 1–9 pick a suggestion (multi-label: toggle it), Enter accepts the top one
  * (multi-label: confirms the chosen ones), n none of the above (fits no label), x rejects,
  * / searches every label, u undoes, s skips. Grid mode: a page of one class; arrows and Space (or a click) deselect the wrong
- * ones, Enter accepts the page, and the deselected ones are then decided one by one.
+ * ones, Enter accepts the page; the deselected ones sharing the model's next guess come back
+ * as a page of it (a second look), and the rest are then decided one by one.
  *
  * Each keypress that shows a new image records "review-key" → "review-rendered" performance
  * marks; the durations are in window.reviewTimings (the benchmark reads them).

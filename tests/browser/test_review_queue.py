@@ -155,6 +155,47 @@ def test_grid_mode_with_the_keyboard(world, page_as):
     assert not ReviewLease.objects.exists()
 
 
+def test_deselected_tiles_sharing_a_next_guess_get_a_second_look(world, page_as):
+    queue = make_queue(world)
+    low, _, middle, _, high = queue.images  # Smiling first, Not smiling next, for all three
+    page = page_as(world.reviewer)
+    page.goto(QUEUE + "?mode=grid")
+    tiles = page.locator("#grid-tiles li")
+    page.locator("#grid-tiles[data-page]").wait_for()
+    page.wait_for_load_state("networkidle")
+    ids = "els => els.map(e => Number(e.dataset.imageId))"
+    assert tiles.evaluate_all(ids) == [high.pk, middle.pk, low.pk]
+    for _ in range(2):  # deselect the middle one and the low one
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("Space")
+    page.keyboard.press("Enter")
+    # The model's next guess for both is Not smiling: they come back as a page of it.
+    second_look = page.locator("#grid-second-look")
+    second_look.wait_for(state="visible")
+    assert "Not smiling" in second_look.inner_text()
+    assert page.locator(".grid-head").is_hidden()
+    page.wait_for_function(
+        f"() => document.querySelector('#grid-tiles').dataset.page === '{middle.pk},{low.pk}'"
+    )
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Space")  # the low one is not Not smiling either
+    page.keyboard.press("Enter")
+    # It is decided on its own, with both labels ruled out offered last.
+    showing(page, low)
+    offered = page.locator("#review-suggestions li .suggestion-name").all_inner_texts()
+    assert offered == ["Building", "Smiling", "Not smiling"], offered
+    page.keyboard.press("1")
+    page.locator('#review[data-state="empty"]').wait_for()
+    settled(page)
+    assert live_reviews(high) == [("accept", ["smiling"])]
+    assert live_reviews(middle) == [("correct", ["not_smiling"])]
+    assert live_reviews(low) == [("correct", ["building"])]
+    for image in (high, middle, low):
+        image.refresh_from_db()
+        assert image.status == ImageStatus.VERIFIED
+    assert not ReviewLease.objects.filter(image__in=[high, middle, low]).exists()
+
+
 def test_a_grid_page_with_an_image_decided_elsewhere_keeps_the_rest(world, page_as):
     queue = make_queue(world)
     low, _, middle, _, high = queue.images
