@@ -185,7 +185,9 @@ class Reviewer:
                 wrong.append((_demoted(ranked, page_label), truth))
         by_guess: dict[int | None, list] = {}
         for ranked, truth in wrong:
-            by_guess.setdefault(ranked[0] if ranked else None, []).append((ranked, truth))
+            # A next guess that is the page's label is none: nothing else was ranked.
+            guess = ranked[0] if ranked and ranked[0] != page_label else None
+            by_guess.setdefault(guess, []).append((ranked, truth))
         to_fix = []
         for guess, group in by_guess.items():
             if guess is None or len(group) < second_look_min:

@@ -113,3 +113,6 @@ def test_deselected_tiles_that_share_a_next_guess_get_a_second_look():
     # [1, 2, 3] for a 1 (the first offered), and for a 2; [2, 1, 3] for a 1.
     alone = loop.Reviewer().grid_page_cost(tiles, page_label=3, second_look_min=6)
     assert alone == pytest.approx(5 * 0.4 + 1.5 + 2.5 + 2.5)
+    # Nothing ranked but the page's own label: no guess to look again with.
+    lone = loop.Reviewer().grid_page_cost([([3], 1), ([3], 1)], page_label=3)
+    assert lone == pytest.approx(2 * 0.4 + 2 * 6.0)

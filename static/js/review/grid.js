@@ -171,7 +171,7 @@ export function acceptPage() {
   wrong.forEach(function (item) { item.suggestions = demoted(item.suggestions, ruledOut); });
   if (second) state.fixing = state.fixing.concat(wrong);
   else {
-    var looks = secondLooks(wrong);
+    var looks = secondLooks(wrong, ruledOut);
     state.secondLooks = looks.pages;
     state.fixing = state.fixing.concat(looks.rest);
   }
@@ -180,12 +180,14 @@ export function acceptPage() {
 
 // The deselected tiles grouped by the model's next guess: a group of at least
 // config.secondLookMin is a page of its own; the others are decided one by one.
-export function secondLooks(items) {
+export function secondLooks(items, ruledOut) {
   // A multi-label image may carry the page's label and others: it is decided on its own.
   if (config.multiLabel) return { pages: [], rest: items };
   var byLabel = new Map();
   items.forEach(function (item) {
+    // (A guess that is the label just ruled out is no guess: nothing else was ranked.)
     var next = item.suggestions.length ? item.suggestions[0].label : null;
+    if (next === ruledOut) next = null;
     if (!byLabel.has(next)) byLabel.set(next, []);
     byLabel.get(next).push(item);
   });
