@@ -187,6 +187,9 @@ def test_deselected_tiles_sharing_a_next_guess_get_a_second_look(world, page_as)
     page.keyboard.press("1")
     page.locator('#review[data-state="empty"]').wait_for()
     settled(page)
+    # The "Classes waiting" line counts Smiling's three down with them.
+    waiting = page.locator(f'.grid-choices a[data-label-id="{world.labels.smiling.pk}"]')
+    assert waiting.text_content().strip() == "Smiling (0)"
     assert live_reviews(high) == [("accept", ["smiling"])]
     assert live_reviews(middle) == [("correct", ["not_smiling"])]
     assert live_reviews(low) == [("correct", ["building"])]

@@ -107,4 +107,10 @@ export function updateCounts(decided) {
   state.waiting = Math.max(0, state.waiting - decided);
   doneEl.textContent = String(state.done);
   waitingEl.textContent = String(state.waiting);
+  // Grid mode works one class's images (second looks and fixes included): its count in the
+  // "Classes waiting" line goes down with them, as the page's own count does.
+  var classCount = gridMode && config.filters.label !== null && config.filters.label !== undefined
+    ? document.querySelector('.grid-choices a[data-label-id="' + config.filters.label + '"] [data-waiting]')
+    : null;
+  if (classCount) classCount.textContent = String(Math.max(0, Number(classCount.textContent) - decided));
 }
