@@ -143,9 +143,13 @@ def run(args, *, log=print) -> dict:
     # task reads the version just trained.
     model_proba = np.asarray(noisy_head.model.predict(X, verbose=0), dtype=np.float64)
     # The fold heads have the cap the other heads have (the product's unless a test sets one).
-    epoch_cap = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
     audit = audit_with_product_heads(
-        X, y_noisy, n_classes=n_classes, model_proba=model_proba, seed=args.seed, **epoch_cap
+        X,
+        y_noisy,
+        n_classes=n_classes,
+        model_proba=model_proba,
+        seed=args.seed,
+        max_epochs=args.max_epochs,
     )
     audit_seconds = time.monotonic() - t0
     log(f"audited in {audit_seconds:.1f} s")

@@ -10,11 +10,15 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from training.defaults import MAX_EPOCHS
 from training.head_training import train_head
 from training.noise import FoldFitter
 
 
-def head_fitter(*, max_epochs: int = 200, views: int = 1) -> FoldFitter:
+def head_fitter(*, max_epochs: int | None = None, views: int = 1) -> FoldFitter:
+    """``max_epochs``: None for the product's cap (a benchmark's test sets a smaller one)."""
+    cap = MAX_EPOCHS["head"] if max_epochs is None else max_epochs
+
     def fit(X, y, n_classes, seed):
         X = np.asarray(X, dtype=np.float32)
         counts = np.bincount(y, minlength=n_classes)
@@ -29,7 +33,7 @@ def head_fitter(*, max_epochs: int = 200, views: int = 1) -> FoldFitter:
             X_val,
             y_val,
             n_classes=n_classes,
-            max_epochs=max_epochs,
+            max_epochs=cap,
             seed=seed,
             views=views,
         )
@@ -59,13 +63,13 @@ def audit_with_product_heads(
     known_proba=None,
     seed=0,
     views: int = 1,
-    max_epochs: int = 200,
+    max_epochs: int | None = None,
 ):
     """The audit as the product runs it: k-fold product heads, 10 neighbours, 5 folds.
     ``known_proba``: out-of-sample probabilities already at hand (NaN rows where not); only
     the folds holding the other rows train a head. ``views``: how many views of an image
-    each embedding row holds (its kind's). ``max_epochs``: each fold head's cap, the
-    product's own by default."""
+    each embedding row holds (its kind's). ``max_epochs``: each fold head's cap (None:
+    the product's own)."""
     from training.noise import audit_label_noise
 
     return audit_label_noise(
